@@ -1,0 +1,1 @@
+"""LineBox firmware: the PBX daemon (sip, media, pbx, store, cli)."""
