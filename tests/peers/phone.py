@@ -219,6 +219,23 @@ class Phone:
         status/direction and payload types of the current call; None without a call."""
         return self._cmd("call_info")
 
+    def stream_stat(self) -> dict[str, int] | None:
+        """RTP counters of the current call: rx_pkt, rx_bytes, rx_loss, tx_pkt, tx_bytes."""
+        return self._cmd("stream_stat")
+
+    def wait_rx_packets(self, count: int, timeout: float = 10) -> dict[str, int]:
+        """Wait until the current call has received `count` RTP packets (50 per second
+        at 20 ms): the way to let audio flow for a while without a fixed sleep."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stream_stat()
+            if st is not None and st["rx_pkt"] >= count:
+                return st
+            if time.monotonic() >= deadline:
+                raise self._fail(f"timed out after {timeout:g}s waiting for {count} RTP packets; "
+                                 f"stats {st}")
+            time.sleep(0.05)
+
     def hold(self) -> None:
         """re-INVITE with a=sendonly."""
         self._cmd("hold")

@@ -439,6 +439,23 @@ class Agent:
             break
         return out
 
+    def cmd_stream_stat(self, **_: Any) -> dict[str, int] | None:
+        """RTP counters of the current call's audio stream (None without one)."""
+        call = self.call
+        if call is None:
+            return None
+        ci = call.getInfo()
+        for m in ci.media:
+            if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status != pj.PJSUA_CALL_MEDIA_NONE:
+                try:
+                    st = call.getStreamStat(m.index)
+                except pj.Error:
+                    return None
+                rx, tx = st.rtcp.rxStat, st.rtcp.txStat
+                return {"rx_pkt": rx.pkt, "rx_bytes": rx.bytes, "rx_loss": rx.loss,
+                        "tx_pkt": tx.pkt, "tx_bytes": tx.bytes}
+        return None
+
     def cmd_close(self, **_: Any) -> None:
         self.running = False
 
