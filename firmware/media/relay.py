@@ -1,0 +1,474 @@
+"""RTP/RTCP relay between anchored endpoints: the media hot path (asyncio adapter).
+
+The B2BUA anchors media: each call leg gets an ``Endpoint`` on the box (RTP on
+an even port, RTCP on the next odd one, RFC 3550 §11) and a ``Bridge`` relays
+between two endpoints. The PBX only calls ``MediaEngine``, ``Endpoint`` and
+``Bridge``; it never sees a packet.
+
+Symmetric RTP / latching: until the first packet arrives an endpoint sends to
+the address from the peer's SDP; the first packet received fixes the remote
+address to its real source (phones behind NAT) and locks it: packets from any
+other source are dropped (no RTP hijack / "RTP bleed") until ``set_remote`` is
+called again (re-INVITE). RTP and RTCP latch independently.
+
+Per packet, in the pass-through case, the work is: receive, compare the source
+with the latched tuple, ``sendto`` the same object to the other endpoint's
+remote, increment two counters. No parsing, no copy. When a transform is set
+(different payload-type numbers or G.711 laws on the two legs) the packet is
+copied once: byte 1 (PT, marker kept) is rewritten from a precomputed
+128-entry list and the payload goes through ``bytes.translate``.
+
+Two I/O styles are implemented; ``io="reader"`` is the default because it is
+faster (see scripts/bench_relay.py and the module's commit message):
+
+* ``"reader"``: non-blocking sockets, ``loop.add_reader`` and a loop that
+  drains up to ``_BATCH`` datagrams per wake-up with ``sock.recvfrom`` and
+  forwards with ``sock.sendto`` (a full send buffer drops the packet, which is
+  what RTP wants: no queue, no added delay);
+* ``"transport"``: ``loop.create_datagram_endpoint`` with a protocol whose
+  ``datagram_received`` forwards via ``DatagramTransport.sendto``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+
+from .ports import PortPool, PortPoolExhausted
+
+__all__ = ["MediaEngine", "Endpoint", "Bridge", "MediaError"]
+
+_BATCH = 64          # datagrams handled per wake-up before yielding to the loop
+_RECV_SIZE = 2048    # larger than any RTP packet we relay over Ethernet
+
+
+class MediaError(Exception):
+    """The media engine could not do what was asked (no ports, bad transform...)."""
+
+
+def _transform(data, xf):
+    """Rewrite PT and translate the payload of one RTP packet; None = drop.
+
+    ``xf`` is a 128-entry list indexed by received PT: None (drop) or
+    ``(new_pt, table_or_None)``.
+    """
+    if len(data) < 12 or data[0] >> 6 != 2:
+        return None
+    b1 = data[1]
+    entry = xf[b1 & 0x7F]
+    if entry is None:
+        return None
+    pt, table = entry
+    if table is None:
+        if pt == b1 & 0x7F:
+            return data
+        out = bytearray(data)
+        out[1] = (b1 & 0x80) | pt
+        return out
+    b0 = data[0]
+    start = 12 + ((b0 & 0x0F) << 2)
+    end = len(data)
+    if b0 & 0x10:                       # header extension: leave it untouched
+        if start + 4 > end:
+            return None
+        start += 4 + 4 * int.from_bytes(data[start + 2:start + 4], "big")
+    if b0 & 0x20:                       # padding: leave it untouched
+        end -= data[-1]
+    if start > end:
+        return None
+    out = bytearray(data)
+    out[1] = (b1 & 0x80) | pt
+    out[start:end] = data[start:end].translate(table)
+    return out
+
+
+class _Side:
+    """One socket of an endpoint (RTP or RTCP) and its latching state."""
+
+    __slots__ = ("endpoint", "sock", "transport", "sendto", "out", "xf",
+                 "latched", "dest", "sdp_dest", "packets_in", "packets_out",
+                 "dropped", "_loop", "_reading")
+
+    def __init__(self, endpoint: "Endpoint", sock: socket.socket) -> None:
+        self.endpoint = endpoint
+        self.sock = sock
+        self.transport: asyncio.DatagramTransport | None = None
+        self.sendto = sock.sendto      # replaced by transport.sendto in transport mode
+        self.out: _Side | None = None  # the matching side of the bridged endpoint
+        self.xf: list | None = None    # RTP only: per-PT transform for packets received here
+        self.latched = None            # source address locked by the first packet
+        self.dest = None               # where packets for our phone go: latched or SDP
+        self.sdp_dest = None
+        self.packets_in = 0
+        self.packets_out = 0
+        self.dropped = 0
+        self._loop = None
+        self._reading = False
+
+    def set_remote(self, addr) -> None:
+        self.sdp_dest = addr
+        self.dest = addr
+        self.latched = None
+
+    # -- reader mode --------------------------------------------------------
+
+    def start_reader(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        loop.add_reader(self.sock.fileno(), self.on_readable)
+        self._reading = True
+
+    def on_readable(self) -> None:
+        recvfrom = self.sock.recvfrom
+        for _ in range(_BATCH):
+            try:
+                data, addr = recvfrom(_RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:             # e.g. ICMP error queued on the socket
+                self.dropped += 1
+                continue
+            if addr != self.latched:
+                if self.latched is not None:
+                    self.dropped += 1
+                    continue
+                self.latched = self.dest = addr
+            self.packets_in += 1
+            out = self.out
+            if out is None or out.dest is None:
+                self.dropped += 1
+                continue
+            if self.xf is not None:
+                data = _transform(data, self.xf)
+                if data is None:
+                    self.dropped += 1
+                    continue
+            try:
+                out.sendto(data, out.dest)
+            except OSError:             # send buffer full or unreachable: drop, never queue
+                self.dropped += 1
+            else:
+                out.packets_out += 1
+
+    # -- transport mode (asyncio.DatagramProtocol) --------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.sendto = transport.sendto
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        if addr != self.latched:
+            if self.latched is not None:
+                self.dropped += 1
+                return
+            self.latched = self.dest = addr
+        self.packets_in += 1
+        out = self.out
+        if out is None or out.dest is None:
+            self.dropped += 1
+            return
+        if self.xf is not None:
+            data = _transform(data, self.xf)
+            if data is None:
+                self.dropped += 1
+                return
+        out.sendto(data, out.dest)
+        out.packets_out += 1
+
+    def error_received(self, exc: Exception) -> None:
+        self.dropped += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.endpoint._side_closed()
+
+    def pause_writing(self) -> None:    # RTP is never queued for flow control
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self.sock.fileno())
+            self._reading = False
+        self.out = None
+        if self.transport is not None:
+            self.transport.close()      # closes the socket on the next loop pass -> connection_lost
+        else:
+            self.sock.close()
+            self.endpoint._side_closed()
+
+
+class Endpoint:
+    """A call leg's media anchor: RTP on ``local_port``, RTCP on ``local_port + 1``."""
+
+    def __init__(self, engine: "MediaEngine", host: str, port: int,
+                 rtp_sock: socket.socket, rtcp_sock: socket.socket) -> None:
+        self._engine = engine
+        self.local_host = host
+        self.local_port = port
+        self._rtp = _Side(self, rtp_sock)
+        self._rtcp = _Side(self, rtcp_sock)
+        self.bridge: Bridge | None = None
+        self.closed = False
+        self._open_sides = 2
+
+    @property
+    def local_rtcp_port(self) -> int:
+        return self.local_port + 1
+
+    @property
+    def packets_in(self) -> int:
+        """RTP packets accepted from the (latched) remote."""
+        return self._rtp.packets_in
+
+    @property
+    def packets_out(self) -> int:
+        """RTP packets sent to the remote."""
+        return self._rtp.packets_out
+
+    @property
+    def dropped(self) -> int:
+        """RTP and RTCP packets received here and not relayed (wrong source, no route, PT not mapped)."""
+        return self._rtp.dropped + self._rtcp.dropped
+
+    @property
+    def rtcp_in(self) -> int:
+        return self._rtcp.packets_in
+
+    @property
+    def rtcp_out(self) -> int:
+        return self._rtcp.packets_out
+
+    @property
+    def remote(self):
+        """Where RTP for this leg's phone goes now: the latched source, else the SDP address."""
+        return self._rtp.dest
+
+    @property
+    def latched(self) -> bool:
+        return self._rtp.latched is not None
+
+    def set_remote(self, host: str, port: int, rtcp_port: int | None = None) -> None:
+        """Remote RTP (and RTCP, default port + 1) address from the peer's SDP; re-arms latching."""
+        self._rtp.set_remote((host, port))
+        self._rtcp.set_remote((host, port + 1 if rtcp_port is None else rtcp_port))
+
+    def close(self) -> None:
+        """Close both sockets, leave any bridge, give the port pair back to the pool."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.bridge is not None:
+            self.bridge.close()
+        self._engine._endpoint_closed(self)
+        self._rtp.close()
+        self._rtcp.close()
+
+    def _side_closed(self) -> None:
+        # The port pair goes back to the pool only once both sockets are really
+        # closed (transports close them one loop pass after close()).
+        self._open_sides -= 1
+        if self._open_sides == 0:
+            self._engine.port_pool.release(self.local_port)
+
+    def __repr__(self) -> str:
+        return (f"Endpoint({self.local_host}:{self.local_port}, remote={self.remote}, "
+                f"latched={self.latched}, in={self.packets_in}, out={self.packets_out}, "
+                f"dropped={self.dropped})")
+
+
+class Bridge:
+    """Relays RTP and RTCP between two endpoints, both ways."""
+
+    def __init__(self, engine: "MediaEngine", a: Endpoint, b: Endpoint) -> None:
+        self._engine = engine
+        self.a = a
+        self.b = b
+        self.timeout: float | None = None
+        self.closed = False
+        self._seen = -1                 # packets_in of a + b at the last check
+        self._since: float | None = None
+        self._reported = False
+        a._rtp.out, b._rtp.out = b._rtp, a._rtp
+        a._rtcp.out, b._rtcp.out = b._rtcp, a._rtcp
+        a.bridge = b.bridge = self
+
+    def set_transform(self, direction: str, *, pt_map: dict[int, int] | None = None,
+                      transcode: dict[int, bytes] | None = None) -> None:
+        """Rewrite packets going ``"a->b"`` or ``"b->a"``.
+
+        ``pt_map``: received PT -> PT to send; PTs not in the map are dropped;
+        None passes every PT unchanged. ``transcode``: received PT -> 256-byte
+        table applied to the payload with ``bytes.translate`` (e.g.
+        ``g711.ULAW_TO_ALAW``). Both None restores the zero-copy fast path.
+        """
+        if direction == "a->b":
+            side = self.a._rtp
+        elif direction == "b->a":
+            side = self.b._rtp
+        else:
+            raise MediaError(f"direction must be 'a->b' or 'b->a', not {direction!r}")
+        transcode = transcode or {}
+        for pt, table in transcode.items():
+            if not 0 <= pt <= 127:
+                raise MediaError(f"payload type {pt} out of range")
+            if not isinstance(table, (bytes, bytearray)) or len(table) != 256:
+                raise MediaError(f"transcode table for PT {pt} must be 256 bytes")
+        if pt_map is None and not transcode:
+            side.xf = None
+            return
+        for src, dst in (pt_map or {}).items():
+            if not (0 <= src <= 127 and 0 <= dst <= 127):
+                raise MediaError(f"payload type mapping {src}->{dst} out of range")
+        xf: list = [None] * 128
+        for pt in range(128):
+            if pt_map is None:
+                xf[pt] = (pt, transcode.get(pt))
+            elif pt in pt_map:
+                xf[pt] = (pt_map[pt], transcode.get(pt))
+        side.xf = xf
+
+    def close(self) -> None:
+        """Stop relaying; the endpoints stay open (they may be bridged again)."""
+        if self.closed:
+            return
+        self.closed = True
+        for ep in (self.a, self.b):
+            ep._rtp.out = ep._rtcp.out = None
+            ep._rtp.xf = None
+            if ep.bridge is self:
+                ep.bridge = None
+        self._engine._bridge_closed(self)
+
+    def __repr__(self) -> str:
+        return f"Bridge({self.a.local_port}<->{self.b.local_port}, timeout={self.timeout})"
+
+
+class MediaEngine:
+    """Opens endpoints, bridges them, reports dead calls. One per event loop."""
+
+    def __init__(self, *, bind_host: str, port_pool: PortPool,
+                 loop: asyncio.AbstractEventLoop | None = None, io: str = "reader") -> None:
+        if io not in ("reader", "transport"):
+            raise ValueError("io must be 'reader' or 'transport'")
+        self.bind_host = bind_host
+        self.port_pool = port_pool
+        self._loop = loop
+        self._io = io
+        self._family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+        self._endpoints: set[Endpoint] = set()
+        self._bridges: set[Bridge] = set()
+        # counters of endpoints already closed, so stats stay cumulative
+        self._closed_relayed = 0
+        self._closed_dropped = 0
+
+    def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket]:
+        socks = []
+        try:
+            for p in (port, port + 1):
+                s = socket.socket(self._family, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.setblocking(False)
+                s.bind((self.bind_host, p))
+        except BaseException:
+            for s in socks:
+                s.close()
+            raise
+        return socks[0], socks[1]
+
+    async def open_endpoint(self) -> Endpoint:
+        """Allocate a port pair and bind RTP + RTCP; skips pairs the OS says are in use."""
+        loop = self._loop or asyncio.get_running_loop()
+        self._loop = loop
+        for _ in range(self.port_pool.capacity):
+            try:
+                port = self.port_pool.allocate()
+            except PortPoolExhausted as exc:
+                raise MediaError(str(exc)) from None
+            try:
+                rtp, rtcp = self._bind_pair(port)
+            except OSError as exc:
+                self.port_pool.release(port)     # back of the queue; try the next pair
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise MediaError(f"cannot bind {self.bind_host}:{port}: {exc}") from exc
+            ep = Endpoint(self, self.bind_host, port, rtp, rtcp)
+            try:
+                for side in (ep._rtp, ep._rtcp):
+                    if self._io == "reader":
+                        side.start_reader(loop)
+                    else:
+                        await loop.create_datagram_endpoint(lambda side=side: side, sock=side.sock)
+            except BaseException:
+                ep._rtp.close()
+                ep._rtcp.close()             # releases the port once both are closed
+                raise
+            self._endpoints.add(ep)
+            return ep
+        raise MediaError(f"no bindable RTP port pair in {self.port_pool.lo}..{self.port_pool.hi}")
+
+    def bridge(self, a: Endpoint, b: Endpoint) -> Bridge:
+        """Relay between ``a`` and ``b``. Each endpoint may be in one bridge at a time."""
+        if a is b:
+            raise MediaError("cannot bridge an endpoint to itself")
+        for ep in (a, b):
+            if ep.closed:
+                raise MediaError(f"{ep} is closed")
+            if ep.bridge is not None:
+                raise MediaError(f"{ep} is already bridged; close that bridge first")
+        br = Bridge(self, a, b)
+        self._bridges.add(br)
+        return br
+
+    def check_timeouts(self, now: float) -> list[Bridge]:
+        """Bridges whose endpoints received no RTP for longer than ``bridge.timeout``.
+
+        Call about once a second with a monotonic ``now``. A bridge's silence
+        is measured from the first check that saw it (or saw it receive), so
+        detection lags by at most one check interval. Each silent period is
+        reported once; the counter is re-armed when RTP flows again.
+        """
+        dead = []
+        for br in self._bridges:
+            if br.timeout is None:
+                continue
+            seen = br.a._rtp.packets_in + br.b._rtp.packets_in
+            if seen != br._seen or br._since is None:
+                br._seen = seen
+                br._since = now
+                br._reported = False
+            elif not br._reported and now - br._since > br.timeout:
+                br._reported = True
+                dead.append(br)
+        return dead
+
+    @property
+    def stats(self) -> dict:
+        relayed = self._closed_relayed
+        dropped = self._closed_dropped
+        for ep in self._endpoints:
+            relayed += ep._rtp.packets_out + ep._rtcp.packets_out
+            dropped += ep.dropped
+        return {
+            "packets_relayed": relayed,
+            "dropped": dropped,
+            "endpoints_open": len(self._endpoints),
+            "bridges": len(self._bridges),
+            "ports_in_use": self.port_pool.in_use,
+            "io": self._io,
+        }
+
+    def close(self) -> None:
+        """Close every endpoint (and so every bridge)."""
+        for ep in list(self._endpoints):
+            ep.close()
+
+    def _endpoint_closed(self, ep: Endpoint) -> None:
+        self._endpoints.discard(ep)
+        self._closed_relayed += ep._rtp.packets_out + ep._rtcp.packets_out
+        self._closed_dropped += ep.dropped
+
+    def _bridge_closed(self, br: Bridge) -> None:
+        self._bridges.discard(br)
