@@ -22,7 +22,6 @@ their RFC letters; on a reliable transport there are no retransmissions
 from __future__ import annotations
 
 import enum
-import re
 from collections import deque
 from dataclasses import dataclass
 from .message import Request, Response, make_response
@@ -255,9 +254,6 @@ def client_key(response: Response) -> tuple[str | None, str]:
     the same top-Via branch and CSeq method."""
     method = response.cseq.method
     return (response.top_via.branch, "INVITE" if method == "ACK" else method)
-
-
-_TAG_RE = re.compile(r";\s*tag\s*=\s*([^;>\s,]+)", re.IGNORECASE)
 
 
 def server_key(request: Request) -> tuple:
