@@ -121,3 +121,25 @@ def test_phone_hears_the_sipp_pcap(tmp_path):
     assert served.successful == 1, served.summary()
     ok, desc = _heard(tmp_path / "heard.wav", HIGH, LOW)
     assert ok, f"the phone should hear sipp's {HIGH} Hz pcap: {desc}"
+
+
+def test_sipp_register_answers_a_digest_challenge(tmp_path):
+    """register.xml answers a 401 with the right credentials (verified by sipp) and
+    fails on a 403 with the wrong ones."""
+    for password, ok in (("s3cret", True), ("wrong", False)):
+        with start_sipp("registrar_auth.xml", work_dir=tmp_path, name=f"registrar-{password}",
+                        keys={"user": "alice", "password": "s3cret"}) as reg:
+            res = run_sipp("register.xml", reg.address, work_dir=tmp_path, name=f"reg-{password}",
+                           user="alice", password=password, timeout=10,
+                           keys={"user": "alice", "contact_host": "127.0.0.1", "contact_port": 5099})
+            reg.stop()
+        assert res.ok is ok and res.successful == int(ok), res.summary()
+
+
+def test_sipp_uac_answers_a_proxy_challenge(tmp_path):
+    with start_sipp("uas_auth_invite.xml", work_dir=tmp_path, name="uas") as uas:
+        res = run_sipp("uac_call.xml", uas.address, work_dir=tmp_path, name="uac", service="201",
+                       user="alice", password="s3cret", call_ms=500, timeout=10)
+        served = uas.stop()
+    assert res.ok and res.successful == 1, res.summary()
+    assert served.successful == 1, served.summary()

@@ -16,6 +16,12 @@ defaults below always are):
   uac_call.xml    pt, codec, from_user
   uas_answer.xml  pt, codec
   register.xml    user, contact_host, contact_port, expires
+Self-check stand-ins (digest challenge, realm "linebox", then verify):
+  registrar_auth.xml   user, password
+  uas_auth_invite.xml  pt, codec (checks the challenge is answered, not the password)
+
+Note: sipp's [authentication] sends uri="sip:<remote_ip>:<remote_port>" in the
+digest, not the Request-URI; a verifier must hash the header's uri parameter.
 """
 from __future__ import annotations
 
@@ -48,6 +54,9 @@ SCENARIO_KEYS: dict[str, dict[str, str]] = {
     "uas_answer.xml": {"pt": "8", "codec": "PCMA"},
     "register.xml": {"user": "sipp", "contact_host": LOOPBACK, "contact_port": "5060",
                      "expires": "300"},
+    # Self-check stand-ins that challenge and verify digest credentials:
+    "registrar_auth.xml": {"user": "sipp", "password": "password"},
+    "uas_auth_invite.xml": {"pt": "8", "codec": "PCMA"},
 }
 
 
