@@ -143,3 +143,11 @@ def test_sipp_uac_answers_a_proxy_challenge(tmp_path):
         served = uas.stop()
     assert res.ok and res.successful == 1, res.summary()
     assert served.successful == 1, served.summary()
+
+
+def test_phone_registers_through_a_digest_challenge(tmp_path):
+    for password, code in (("s3cret", 200), ("wrong", 403)):
+        with start_sipp("registrar_auth.xml", work_dir=tmp_path, name=f"registrar-{password}",
+                        keys={"user": "alice", "password": "s3cret"}) as reg, \
+                Phone(f"alice-{password}", log_dir=tmp_path) as ph:
+            assert ph.register(server=reg.address, user="alice", password=password) == code
