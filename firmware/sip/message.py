@@ -206,6 +206,9 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _CSEQ_RE = re.compile(r"([0-9]+)[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)")
 _STATUS_RE = re.compile(r"[0-9]{3}")
+# one header line "\r\n" name HCOLON value (RFC 3261 §7.3.1), for the findall fast path
+_HEADER_LINE_RE = re.compile(r"\r\n([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*([^\r\n]*)")
+_KEY_CACHE: dict[str, str] = {}
 
 
 def _key(name: str) -> str:
@@ -791,7 +794,31 @@ def _parse(data: bytes) -> Request | Response:
     watched: dict[str, list[str]] = {}
     append = fields.append
     token = _TOKEN_RE.fullmatch
-    for line in lines[1:]:
+    # Fast path (the common case: no folding, well-formed lines): one C-level findall.
+    # Anything unusual takes the line-by-line loop below, which also names the error.
+    pairs = None
+    if (
+        "\r\n " not in head
+        and "\r\n\t" not in head
+        and (len(head) <= MAX_HEADER_LINE or max(map(len, lines)) <= MAX_HEADER_LINE)
+    ):
+        pairs = _HEADER_LINE_RE.findall(head, len(start))
+        if len(pairs) != n_crlf:
+            pairs = None
+    if pairs is not None:
+        keys = _KEY_CACHE
+        for name, value in pairs:
+            key = keys.get(name)
+            if key is None:
+                key = _key(name)
+                if len(keys) < 1024:  # bounded: names come from the peer
+                    keys[name] = key
+            if value[-1:] in (" ", "\t"):
+                value = value.rstrip(" \t")
+            append((key, name, value))
+            if key in _WATCHED:
+                watched.setdefault(key, []).append(value)
+    for line in lines[1:] if pairs is None else ():
         if len(line) > MAX_HEADER_LINE:
             raise fail("header line too long", 513, _best_effort_headers(lines))
         if line[:1] in (" ", "\t"):

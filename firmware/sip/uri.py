@@ -98,6 +98,11 @@ _URI_HEADERS_RE = re.compile(
     r"[\[\]/?:+$A-Za-z0-9\-_.!~*'()%]+=[\[\]/?:+$A-Za-z0-9\-_.!~*'()%]*"
     r"(?:&[\[\]/?:+$A-Za-z0-9\-_.!~*'()%]+=[\[\]/?:+$A-Za-z0-9\-_.!~*'()%]*)*"
 )
+_SIP_URI_FAST_RE = re.compile(
+    r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]+)@)?([A-Za-z0-9\-_.]+)(?::([0-9]{1,5}))?"
+    r"((?:;[\[\]/:&+$A-Za-z0-9\-_.!~*'()]+(?:=[\[\]/:&+$A-Za-z0-9\-_.!~*'()]*)?)*)",
+    re.I,
+)
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # telephone-subscriber (RFC 3966), loosely: digits, visual separators, hex digits, * # +
 _TEL_NUMBER_RE = re.compile(r"[0-9A-Fa-f*#+\-.()pPwW]+")
@@ -200,6 +205,20 @@ class SipUri:
     @classmethod
     def parse(cls, text: str) -> SipUri:
         """Parse a URI; ParseError(400) if malformed, ParseError(416) for another scheme."""
+        m = _SIP_URI_FAST_RE.fullmatch(text)
+        if m is not None:
+            # the common shape (no password, escapes, IPv6 or headers) in one regex;
+            # everything else, and every error, goes the long way below
+            scheme, user, host, port, ptext = m.groups()
+            params: dict[str, str | None] = {}
+            if ptext:
+                for item in ptext[1:].split(";"):
+                    name, eq, value = item.partition("=")
+                    params[name.lower()] = value if eq else None
+            return cls(
+                scheme.lower(), user, None, host,
+                _check_port(port, "URI") if port is not None else None, params, {},
+            )
         scheme, sep, rest = text.partition(":")
         lscheme = scheme.lower()
         if not sep or not rest:
