@@ -1,0 +1,358 @@
+"""The database: configuration (source of truth), registrations and CDR, in one SQLite file.
+
+WAL with ``synchronous=FULL``: a commit is on the disk before it returns, so a power cut loses no
+committed CDR. Writes of the call path go through :class:`Writer`, which commits whatever is queued in
+one transaction (group commit): under load many calls share one fsync; when idle, a row is committed
+within milliseconds of being queued. Schema changes are numbered migrations (``PRAGMA user_version``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "linebox.db"
+
+# Each entry moves the schema from version i to i+1. Never edit a released entry: add one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE extensions (
+        number     TEXT PRIMARY KEY,
+        name       TEXT NOT NULL DEFAULT '',
+        secret     TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    -- Bumped by triggers on every configuration table, so the daemon sees CLI/web changes
+    -- with one tiny query and re-reads its configuration without a restart.
+    CREATE TABLE config_rev (id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL);
+    INSERT INTO config_rev VALUES (1, 0);
+    CREATE TRIGGER extensions_ins AFTER INSERT ON extensions BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER extensions_upd AFTER UPDATE ON extensions BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER extensions_del AFTER DELETE ON extensions BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER settings_ins AFTER INSERT ON settings BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER settings_upd AFTER UPDATE ON settings BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER settings_del AFTER DELETE ON settings BEGIN UPDATE config_rev SET rev = rev + 1; END;
+
+    CREATE TABLE registrations (
+        aor        TEXT NOT NULL,
+        contact    TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        transport  TEXT NOT NULL,
+        source     TEXT NOT NULL,      -- "ip port" the REGISTER really came from (NAT)
+        call_id    TEXT NOT NULL,
+        cseq       INTEGER NOT NULL,
+        user_agent TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (aor, contact)
+    );
+
+    CREATE TABLE cdr (
+        id          TEXT PRIMARY KEY,
+        call_id     TEXT NOT NULL,
+        caller      TEXT NOT NULL,
+        callee      TEXT NOT NULL,
+        start       REAL NOT NULL,
+        answer      REAL,
+        end         REAL,
+        disposition TEXT NOT NULL,     -- in-progress, ANSWERED, NO ANSWER, BUSY, FAILED, INTERRUPTED
+        duration    REAL,
+        billsec     REAL,
+        cause       TEXT
+    );
+    CREATE INDEX cdr_start ON cdr (start);
+
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+IN_PROGRESS = "in-progress"
+
+
+@dataclass(frozen=True)
+class Extension:
+    number: str
+    name: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One registered contact of an address-of-record (RFC 3261 §10)."""
+
+    aor: str
+    contact: str
+    expires_at: float
+    transport: str
+    source: tuple[str, int]
+    call_id: str
+    cseq: int
+    user_agent: str = ""
+
+
+@dataclass
+class CdrRecord:
+    id: str
+    call_id: str
+    caller: str
+    callee: str
+    start: float
+    answer: float | None = None
+    end: float | None = None
+    disposition: str = IN_PROGRESS
+    cause: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else round(self.end - self.start, 3)
+
+    @property
+    def billsec(self) -> float | None:
+        if self.end is None:
+            return None
+        return 0.0 if self.answer is None else round(self.end - self.answer, 3)
+
+
+class Store:
+    """The database of one LineBox data directory."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> "Store":
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / DB_NAME
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        store = cls(conn, path)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def _migrate(self) -> None:
+        (version,) = await (await self.conn.execute("PRAGMA user_version")).fetchone()
+        for i in range(version, len(MIGRATIONS)):
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _statements(MIGRATIONS[i]):
+                    await self.conn.execute(stmt)
+                await self.conn.execute(f"PRAGMA user_version={i + 1}")
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            log.info("database migrated to schema %d", i + 1)
+
+    # --- configuration -------------------------------------------------------------------------
+
+    async def config_rev(self) -> int:
+        (rev,) = await (await self.conn.execute("SELECT rev FROM config_rev")).fetchone()
+        return int(rev)
+
+    async def extensions(self) -> list[Extension]:
+        rows = await self.conn.execute_fetchall("SELECT number, name, secret FROM extensions ORDER BY number")
+        return [Extension(r["number"], r["name"], r["secret"]) for r in rows]
+
+    async def add_extension(self, number: str, secret: str, name: str = "") -> None:
+        await self.conn.execute(
+            "INSERT INTO extensions (number, name, secret, created_at) VALUES (?, ?, ?, ?)",
+            (number, name, secret, time.time()),
+        )
+
+    async def remove_extension(self, number: str) -> bool:
+        cur = await self.conn.execute("DELETE FROM extensions WHERE number = ?", (number,))
+        return cur.rowcount > 0
+
+    async def settings(self) -> dict[str, str]:
+        rows = await self.conn.execute_fetchall("SELECT key, value FROM settings")
+        return {r["key"]: r["value"] for r in rows}
+
+    async def set_setting(self, key: str, value: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # --- registrations -------------------------------------------------------------------------
+
+    async def bindings(self, now: float) -> list[Binding]:
+        rows = await self.conn.execute_fetchall(
+            "SELECT * FROM registrations WHERE expires_at > ? ORDER BY aor, contact", (now,)
+        )
+        out = []
+        for r in rows:
+            host, _, port = r["source"].rpartition(" ")
+            out.append(
+                Binding(r["aor"], r["contact"], r["expires_at"], r["transport"], (host, int(port)),
+                        r["call_id"], r["cseq"], r["user_agent"])
+            )
+        return out
+
+    # --- CDR -----------------------------------------------------------------------------------
+
+    async def cdrs(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = await self.conn.execute_fetchall("SELECT * FROM cdr ORDER BY start DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+    async def close_interrupted(self, now: float) -> int:
+        """Calls that were in progress when the box stopped become INTERRUPTED rows.
+
+        Their end is the last moment the daemon was known alive (its heartbeat), not the restart.
+        """
+        alive = await self.get_meta("alive_at")
+        end_at = float(alive) if alive else now
+        cur = await self.conn.execute(
+            "UPDATE cdr SET disposition = 'INTERRUPTED', cause = 'interrupted',"
+            " end = MAX(start, ?), duration = ROUND(MAX(start, ?) - start, 3),"
+            " billsec = CASE WHEN answer IS NULL THEN 0 ELSE ROUND(MAX(answer, ?) - answer, 3) END"
+            " WHERE disposition = ?",
+            (end_at, end_at, end_at, IN_PROGRESS),
+        )
+        return cur.rowcount
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await (await self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,))).fetchone()
+        return None if row is None else row[0]
+
+
+def _statements(script: str) -> Iterable[str]:
+    """Splits a migration into statements (sqlite3.complete_statement knows trigger bodies)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete statement in migration: {buf.strip()[:60]}")
+
+
+# --- the write path of calls and registrations ---------------------------------------------------
+
+_CDR_UPSERT = (
+    "INSERT INTO cdr (id, call_id, caller, callee, start, answer, end, disposition, duration, billsec, cause)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(id) DO UPDATE SET answer = excluded.answer, end = excluded.end,"
+    " disposition = excluded.disposition, duration = excluded.duration, billsec = excluded.billsec,"
+    " cause = excluded.cause"
+)
+_BINDING_UPSERT = (
+    "INSERT INTO registrations (aor, contact, expires_at, transport, source, call_id, cseq, user_agent)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(aor, contact) DO UPDATE SET expires_at = excluded.expires_at, transport = excluded.transport,"
+    " source = excluded.source, call_id = excluded.call_id, cseq = excluded.cseq, user_agent = excluded.user_agent"
+)
+
+
+class Writer:
+    """Group commit for the call path: callers queue rows and go on; one task commits them.
+
+    Nothing on the call path awaits the disk. Each batch is one transaction, so a crash leaves
+    either all or none of it, and with synchronous=FULL a committed batch survives a power cut.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: list[tuple[str, tuple[Any, ...]]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="db-writer")
+
+    def cdr(self, rec: CdrRecord) -> None:
+        self._put(_CDR_UPSERT, (rec.id, rec.call_id, rec.caller, rec.callee, rec.start, rec.answer, rec.end,
+                                rec.disposition, rec.duration, rec.billsec, rec.cause))
+
+    def binding(self, b: Binding) -> None:
+        self._put(_BINDING_UPSERT, (b.aor, b.contact, b.expires_at, b.transport, f"{b.source[0]} {b.source[1]}",
+                                    b.call_id, b.cseq, b.user_agent))
+
+    def remove_binding(self, aor: str, contact: str) -> None:
+        self._put("DELETE FROM registrations WHERE aor = ? AND contact = ?", (aor, contact))
+
+    def expire_bindings(self, now: float) -> None:
+        self._put("DELETE FROM registrations WHERE expires_at <= ?", (now,))
+
+    def heartbeat(self, now: float) -> None:
+        self._put("INSERT INTO meta (key, value) VALUES ('alive_at', ?)"
+                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (repr(now),))
+
+    def _put(self, sql: str, args: tuple[Any, ...]) -> None:
+        self._queue.append((sql, args))
+        self._idle.clear()
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Waits until everything queued so far is committed."""
+        if self._task is None:
+            await self._commit_pending()
+            return
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await self.flush()
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self._commit_pending()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._commit_pending()
+            except Exception:  # keep the writer alive: the rows stay queued and are retried
+                log.exception("database write failed; retrying in 1 s")
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _commit_pending(self) -> None:
+        if not self._queue:
+            self._idle.set()
+            return
+        batch, self._queue = self._queue, []
+        conn = self.store.conn
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            for sql, args in batch:
+                await conn.execute(sql, args)
+            await conn.execute("COMMIT")
+        except BaseException:
+            try:
+                await conn.execute("ROLLBACK")
+            finally:
+                self._queue[:0] = batch
+            raise
+        self.commits += 1
+        if not self._queue:
+            self._idle.set()
