@@ -299,8 +299,9 @@ class Bridge:
         self.b = b
         self.timeout: float | None = None
         self.closed = False
-        self._seen = -1                 # packets_in of a + b at the last check
+        self._seen = self._seen_b = -1  # packets_in of a and of b at the last check
         self._since: float | None = None
+        self._since_b: float | None = None
         self._reported = False
         a._rtp.out, b._rtp.out = b._rtp, a._rtp
         a._rtcp.out, b._rtcp.out = b._rtcp, a._rtcp
@@ -434,23 +435,31 @@ class MediaEngine:
         return br
 
     def check_timeouts(self, now: float) -> list[Bridge]:
-        """Bridges whose endpoints received no RTP for longer than ``bridge.timeout``.
+        """Bridges where either endpoint received no RTP for longer than ``bridge.timeout``.
 
-        Call about once a second with a monotonic ``now``. A bridge's silence
-        is measured from the first check that saw it (or saw it receive), so
-        detection lags by at most one check interval. Each silent period is
-        reported once; the counter is re-armed when RTP flows again.
+        Call about once a second with a monotonic ``now``. Each side is watched on its own:
+        a phone that died while the other keeps talking is a dead call too. Silence is
+        measured from the first check that saw the side quiet, so detection lags by at
+        most one check interval. Each silent period is reported once; the watch re-arms
+        when RTP flows again.
         """
         dead = []
         for br in self._bridges:
             if br.timeout is None:
                 continue
-            seen = br.a._rtp.packets_in + br.b._rtp.packets_in
-            if seen != br._seen or br._since is None:
-                br._seen = seen
-                br._since = now
+            a_in, b_in = br.a._rtp.packets_in, br.b._rtp.packets_in
+            if br._since is None:
+                br._seen, br._seen_b = a_in, b_in
+                br._since = br._since_b = now
+                continue
+            if a_in != br._seen:
+                br._seen, br._since = a_in, now
+            if b_in != br._seen_b:
+                br._seen_b, br._since_b = b_in, now
+            quiet = now - min(br._since, br._since_b)
+            if quiet <= br.timeout:
                 br._reported = False
-            elif not br._reported and now - br._since > br.timeout:
+            elif not br._reported:
                 br._reported = True
                 dead.append(br)
         return dead

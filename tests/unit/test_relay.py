@@ -266,18 +266,28 @@ def test_check_timeouts_reports_silent_bridge(run):
         pa, pb, ea, eb, br = await call(engine)
         assert engine.check_timeouts(0.0) == []           # timeout None: never
         br.timeout = 5.0
-        assert engine.check_timeouts(100.0) == []         # first sight starts the clock
+        assert engine.check_timeouts(100.0) == []         # first sight starts both clocks
         assert engine.check_timeouts(104.0) == []
-        pa.send(rtp(1), ea.local_port)
-        await pb.recv()
-        assert engine.check_timeouts(105.5) == []         # traffic: clock restarts at 105.5
-        assert engine.check_timeouts(110.0) == []
-        assert engine.check_timeouts(110.6) == [br]       # 5.1 s of silence
-        assert engine.check_timeouts(111.6) == []         # reported once per silence
-        pb.send(rtp(2), eb.local_port)
+        for t in (104.5, 107.0, 109.5):                   # both sides talk: never dead
+            pa.send(rtp(1), ea.local_port)
+            await pb.recv()
+            pb.send(rtp(2), eb.local_port)
+            await pa.recv()
+            assert engine.check_timeouts(t) == []
+        assert engine.check_timeouts(114.0) == []
+        assert engine.check_timeouts(114.6) == [br]       # 5.1 s of silence on both sides
+        assert engine.check_timeouts(115.6) == []         # reported once per silence
+        for t in (116.0, 118.0, 120.0):                   # only A talks: B's phone is dead
+            pa.send(rtp(3), ea.local_port)
+            await pb.recv()
+            assert engine.check_timeouts(t) == []         # still the same silence of B: not again
+        pb.send(rtp(4), eb.local_port)                    # B comes back: the watch re-arms
         await pa.recv()
-        assert engine.check_timeouts(112.0) == []
-        assert engine.check_timeouts(117.1) == [br]
+        assert engine.check_timeouts(121.0) == []
+        pa.send(rtp(5), ea.local_port)
+        await pb.recv()
+        assert engine.check_timeouts(122.0) == []
+        assert engine.check_timeouts(126.5) == [br]       # B silent since 121.0, A since 122.0
         br.close()
         assert engine.check_timeouts(200.0) == []
         assert engine.stats["bridges"] == 0
