@@ -1,0 +1,215 @@
+"""The composition root: builds every layer once, passes clocks, settings and stores in, runs.
+
+Nothing else in the firmware creates a socket server, a database connection or a global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from firmware.httpapi import HttpApi
+from firmware.media.ports import PortPool
+from firmware.media.relay import MediaEngine
+from firmware.pbx.auth import Authenticator
+from firmware.pbx.guard import Guard
+from firmware.pbx.pbx import Pbx
+from firmware.pbx.registrar import Registrar
+from firmware.pbx.settings import effective
+from firmware.sip.endpoint import SipEndpoint
+from firmware.sip.transport import SipTransport
+from firmware.store.db import Store, Writer
+
+log = logging.getLogger("linebox")
+
+USER_AGENT = "LineBox/0.1"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    data: Path
+    bind: str = "0.0.0.0"
+    sip_port: int = 5060
+    http_port: int = 8080
+    rtp_lo: int = 10000
+    rtp_hi: int = 20000
+
+
+class Box:
+    """One running LineBox: the layers and the periodic work that ties them together."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        opts = self.opts
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.store = await Store.open(opts.data)
+        interrupted = await self.store.close_interrupted(time.time())
+        if interrupted:
+            log.warning("%d call(s) were in progress when the box last stopped: recorded as INTERRUPTED", interrupted)
+        self.writer = Writer(self.store)
+        self.writer.start()
+        self.config_rev = await self.store.config_rev()
+        self.settings = effective(await self.store.settings())
+        self.extensions = {e.number: e for e in await self.store.extensions()}
+        s = self.settings
+
+        self.registrar = Registrar(persist=self.writer.binding, forget=self.writer.remove_binding,
+                                   min_expires=s["sip.min_expires"], max_expires=s["sip.max_expires"])
+        self.registrar.load(await self.store.bindings(time.time()))
+        self.guard = Guard(ban_failures=s["security.ban_failures"], ban_window=s["security.ban_window"],
+                           ban_seconds=s["security.ban_seconds"], rate=s["security.rate"],
+                           is_registered=self.registrar.is_registered_ip, wall_clock=time.time)
+        self.auth = Authenticator(realm=s["sip.realm"], secret_of=self._secret_of, nonce_ttl=s["sip.nonce_ttl"])
+        self.media = MediaEngine(bind_host=self._media_host(), port_pool=PortPool(opts.rtp_lo, opts.rtp_hi))
+        self.endpoint = SipEndpoint(user_agent=USER_AGENT)
+        self.sip = SipTransport(self.endpoint, on_event=self._on_sip_event, admit=self._admit)
+        self.pbx = Pbx(loop=loop, sip=self.sip, media=self.media, registrar=self.registrar, auth=self.auth,
+                       guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,
+                       domain=self._domain(), user_agent=USER_AGENT)
+        await self.sip.start(opts.bind, opts.sip_port)
+        self.http = HttpApi({
+            "/health": self._health,
+            "/api/calls": lambda: [c.summary() for c in self.pbx.calls],
+            "/api/registrations": self._registrations,
+            "/api/security-events": lambda: [asdict(e) for e in self.guard.events],
+        })
+        try:
+            await self.http.start(opts.bind, opts.http_port)
+        except OSError:
+            await self.sip.close()
+            raise
+        self._every(1.0, self._tick)
+        self._every(5.0, self._housekeeping)
+        self._every(lambda: self.settings["sip.qualify_interval"], self.pbx.qualify)
+
+    def _media_host(self) -> str:
+        """The address phones are told to send RTP to (SDP c=): the bind address, or when bound to
+        every interface, the address of the interface that holds the default route."""
+        if self.opts.bind not in ("0.0.0.0", "", "::"):
+            return self.opts.bind
+        return primary_address()
+
+    def _domain(self) -> str:
+        host = self._media_host()
+        return f"[{host}]" if ":" in host else host
+
+    def _secret_of(self, user: str) -> str | None:
+        ext = self.extensions.get(user)
+        return None if ext is None else ext.secret
+
+    def _admit(self, data: bytes, source: tuple[str, int], transport: str) -> bool:
+        return self.guard.admit(data, source[0], source[1], self.loop.time())
+
+    def _on_sip_event(self, event: Any) -> None:
+        self.pbx.on_sip_event(event)
+
+    def _every(self, interval: float | Callable[[], float], fn: Callable[[], Any]) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval() if callable(interval) else interval)
+                try:
+                    result = fn()
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("periodic %s failed", getattr(fn, "__name__", fn))
+
+        self._tasks.append(self.loop.create_task(loop()))
+
+    async def _tick(self) -> None:
+        self.pbx.check_media(self.loop.time())
+        rev = await self.store.config_rev()
+        if rev != self.config_rev:
+            self.config_rev = rev
+            await self.reload()
+
+    async def reload(self) -> None:
+        """Applies configuration changed by the CLI or web admin, without a restart."""
+        self.extensions.clear()
+        self.extensions.update({e.number: e for e in await self.store.extensions()})
+        self.settings.update(effective(await self.store.settings()))
+        s = self.settings
+        self.guard.configure(ban_failures=s["security.ban_failures"], ban_window=s["security.ban_window"],
+                             ban_seconds=s["security.ban_seconds"], rate=s["security.rate"])
+        self.auth.nonce_ttl = s["sip.nonce_ttl"]
+        self.auth.realm = s["sip.realm"]
+        self.registrar.min_expires, self.registrar.max_expires = s["sip.min_expires"], s["sip.max_expires"]
+        for aor in [b.aor for b in self.registrar.all(time.time()) if b.aor not in self.extensions]:
+            self.registrar.remove_aor(aor)
+        for call in self.pbx.calls:
+            if call.bridge is not None:
+                call.bridge.timeout = s["rtp.hold_timeout" if call.on_hold else "rtp.timeout"]
+        log.info("configuration reloaded: %d extension(s)", len(self.extensions))
+
+    def _housekeeping(self) -> None:
+        now = time.time()
+        self.registrar.expire(now)
+        self.writer.expire_bindings(now)
+        self.writer.heartbeat(now)
+        self.auth.housekeeping(now)
+        self.guard.housekeeping(self.loop.time())
+
+    def _health(self) -> dict[str, Any]:
+        return {"status": "ok", **self.pbx.status()}
+
+    def _registrations(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return [{"extension": b.aor, "contact": b.contact, "source": f"{b.source[0]}:{b.source[1]}",
+                 "transport": b.transport, "expires_in": int(b.expires_at - now), "user_agent": b.user_agent,
+                 "reachable": (b.aor, b.contact) not in self.registrar.unreachable}
+                for b in self.registrar.all(now)]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        self.pbx.hang_up_all()
+        await asyncio.sleep(0.05)  # let the BYEs leave
+        await self.http.close()
+        await self.sip.close()
+        self.media.close()
+        await self.writer.stop()
+        await self.store.close()
+
+    async def run_forever(self, ready: Callable[[], None] | None = None) -> None:
+        await self.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                self.loop.add_signal_handler(sig, self._stop.set)
+        if ready is not None:
+            ready()
+        await self._stop.wait()
+        log.info("stopping")
+        await self.stop()
+
+
+def primary_address() -> str:
+    """The source address the kernel would use for the default route (connect() on UDP sends nothing)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only a route lookup, no packet leaves
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def install_uvloop() -> bool:
+    """uvloop relays RTP at about a third of stock asyncio's cost per packet (docs/benchmarks.md)."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True

@@ -1,0 +1,241 @@
+"""`linebox`: the command admins, scripts and tests drive the box with.
+
+Every error is one line on stderr that says how to fix it, with a non-zero exit code. Changes
+go straight to the database; a running box picks them up within a second (config_rev).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from firmware.extensions import ExtensionError, check_number, check_secret, generate_secret
+from firmware.pbx.settings import SETTINGS, SettingError, effective, parse_setting
+from firmware.store.db import DB_NAME, Store
+
+
+class CliError(Exception):
+    """Printed as one line; exit code 1."""
+
+
+def _parse_rtp_ports(text: str) -> tuple[int, int]:
+    try:
+        lo_s, hi_s = text.split("-", 1)
+        lo, hi = int(lo_s), int(hi_s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rtp-ports must look like LO-HI, e.g. 10000-20000 (got {text!r})") from None
+    if not (1024 <= lo < hi <= 65535):
+        raise argparse.ArgumentTypeError(f"--rtp-ports {text}: need 1024 <= LO < HI <= 65535, e.g. 10000-20000")
+    if hi - lo + 1 < 4:
+        raise argparse.ArgumentTypeError(f"--rtp-ports {text}: the range must hold at least 2 calls (4 ports)")
+    return lo, hi
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535 (got {text!r})") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535 (got {port})")
+    return port
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        self.exit(2, f"linebox: {message} (see `linebox {self.prog.split(' ', 1)[-1] if ' ' in self.prog else ''} --help`)\n".replace("linebox  --help", "linebox --help"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="linebox", description="LineBox IP-PBX")
+    p.add_argument("--data", type=Path, default=Path("data"), help="data directory (default: ./data)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("init", help="create the database in the data directory")
+    sub.add_parser("demo", help="init and add the demo extensions 1001 and 1002 (secrets generated and printed)")
+
+    ext = sub.add_parser("ext", help="extensions").add_subparsers(dest="ext_command", required=True, parser_class=_Parser)
+    add = ext.add_parser("add", help="add an extension")
+    add.add_argument("number")
+    add.add_argument("--secret", help="SIP password (at least 10 characters); generated and printed if left out")
+    add.add_argument("--name", default="", help="display name")
+    ext.add_parser("list", help="list extensions (secrets are not shown)")
+    rm = ext.add_parser("remove", help="remove an extension")
+    rm.add_argument("number")
+    show = ext.add_parser("secret", help="print one extension's SIP secret (for provisioning a phone)")
+    show.add_argument("number")
+
+    st = sub.add_parser("set", help="change a setting (applied live)")
+    st.add_argument("key", help=", ".join(sorted(SETTINGS)))
+    st.add_argument("value")
+    sub.add_parser("settings", help="show all settings")
+
+    run = sub.add_parser("run", help="run the PBX")
+    run.add_argument("--bind", default="0.0.0.0", help="address to listen on (default: all)")
+    run.add_argument("--sip-port", type=_port, default=5060)
+    run.add_argument("--http-port", type=_port, default=8080)
+    run.add_argument("--rtp-ports", type=_parse_rtp_ports, default=(10000, 20000), metavar="LO-HI")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    cdr = sub.add_parser("cdr", help="call detail records, newest first")
+    cdr.add_argument("--json", action="store_true")
+    cdr.add_argument("--limit", type=int, default=100)
+    return p
+
+
+async def _with_store(data: Path, fn: Callable[[Store], Awaitable[Any]], *, create: bool = False) -> Any:
+    if not create and not (data / DB_NAME).exists():
+        raise CliError(f"{data} holds no LineBox database; run `linebox --data {data} init` first")
+    store = await Store.open(data)
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (CliError, ExtensionError, SettingError) as exc:
+        print(f"linebox: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    data: Path = args.data
+    cmd = args.command
+    if cmd == "init":
+        asyncio.run(_with_store(data, _noop, create=True))
+        print(f"initialised {data / DB_NAME}")
+        return 0
+    if cmd == "demo":
+        return asyncio.run(_with_store(data, _demo, create=True))
+    if cmd == "ext":
+        return asyncio.run(_with_store(data, lambda s: _ext(s, args)))
+    if cmd == "set":
+        value = parse_setting(args.key, args.value)
+        asyncio.run(_with_store(data, lambda s: s.set_setting(args.key, str(value))))
+        print(f"{args.key} = {value}")
+        return 0
+    if cmd == "settings":
+        values = asyncio.run(_with_store(data, lambda s: s.settings()))
+        for key, value in sorted(effective(values).items()):
+            print(f"{key} = {value}    # {SETTINGS[key].help}")
+        return 0
+    if cmd == "cdr":
+        rows = asyncio.run(_with_store(data, lambda s: s.cdrs(args.limit)))
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            for r in rows:
+                start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["start"]))
+                print(f"{start}  {r['caller']:>6} -> {r['callee']:<6} {r['disposition']:<12} "
+                      f"{(r['duration'] or 0):7.1f}s  billsec {(r['billsec'] or 0):7.1f}  {r['cause'] or ''}")
+        return 0
+    if cmd == "run":
+        return _run(args)
+    raise CliError(f"unknown command {cmd}")
+
+
+async def _noop(store: Store) -> None:
+    return None
+
+
+async def _demo(store: Store) -> int:
+    existing = {e.number for e in await store.extensions()}
+    for number, name in (("1001", "Demo One"), ("1002", "Demo Two")):
+        if number in existing:
+            continue
+        secret = generate_secret()
+        await store.add_extension(number, secret, name)
+    for e in await store.extensions():
+        print(f"extension {e.number} ({e.name or 'no name'}): user {e.number}, password {e.secret}")
+    return 0
+
+
+async def _ext(store: Store, args: argparse.Namespace) -> int:
+    sub = args.ext_command
+    if sub == "add":
+        number = check_number(args.number)
+        generated = args.secret is None
+        secret = generate_secret() if generated else check_secret(number, args.secret)
+        if len(args.name) > 64 or any(c in args.name for c in '"\r\n<>'):
+            raise CliError("--name may hold up to 64 characters and no quotes, angle brackets or line breaks")
+        try:
+            await store.add_extension(number, secret, args.name)
+        except sqlite3.IntegrityError:
+            raise CliError(f"extension {number} already exists; remove it first "
+                           f"(`linebox ext remove {number}`) or pick another number") from None
+        print(f"added extension {number}" + (f"; generated secret: {secret}" if generated else ""))
+    elif sub == "list":
+        for e in await store.extensions():
+            print(f"{e.number}\t{e.name}")
+    elif sub == "remove":
+        if not await store.remove_extension(check_number(args.number)):
+            raise CliError(f"there is no extension {args.number} (see `linebox ext list`)")
+        print(f"removed extension {args.number}")
+    elif sub == "secret":
+        ext = {e.number: e for e in await store.extensions()}.get(args.number)
+        if ext is None:
+            raise CliError(f"there is no extension {args.number} (see `linebox ext list`)")
+        print(ext.secret)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from firmware.app import Box, RunOptions, install_uvloop
+
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data: Path = args.data
+    if not (data / DB_NAME).exists():
+        raise CliError(f"{data} holds no LineBox database; run `linebox --data {data} init` first")
+    lo, hi = args.rtp_ports
+    if lo <= args.sip_port <= hi or lo <= args.http_port <= hi:
+        raise CliError(f"--rtp-ports {lo}-{hi} overlaps the SIP or HTTP port; pick a range apart from both")
+    if args.sip_port == args.http_port:
+        raise CliError("--sip-port and --http-port must differ")
+    opts = RunOptions(data=data, bind=args.bind, sip_port=args.sip_port, http_port=args.http_port, rtp_lo=lo, rtp_hi=hi)
+    install_uvloop()
+    box = Box(opts)
+
+    def ready() -> None:
+        print(f"linebox: ready; SIP udp+tcp {args.bind}:{args.sip_port}, HTTP {args.bind}:{args.http_port}, "
+              f"RTP {lo}-{hi}", file=sys.stderr, flush=True)
+
+    try:
+        asyncio.run(box.run_forever(ready))
+    except OSError as exc:
+        if exc.errno in (98, 48):  # EADDRINUSE (Linux, BSD)
+            raise CliError(f"a port is already in use ({exc.strerror}: {exc.filename or ''}{_which_port(exc, args)}); "
+                           "stop the program using it or choose another with --sip-port/--http-port") from None
+        if exc.errno == 13:
+            raise CliError(f"not allowed to bind ({exc.strerror}); ports below 1024 need root or "
+                           "CAP_NET_BIND_SERVICE, or choose --sip-port 5060 and --http-port 8080") from None
+        if exc.errno == 99:
+            raise CliError(f"cannot bind {args.bind}: no interface has that address; use --bind 0.0.0.0 "
+                           "or one of this machine's addresses") from None
+        raise
+    return 0
+
+
+def _which_port(exc: OSError, args: argparse.Namespace) -> str:
+    text = str(exc)
+    for name, port in (("SIP", args.sip_port), ("HTTP", args.http_port)):
+        if f":{port}" in text or f", {port})" in text:
+            return f"{name} port {port}"
+    return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

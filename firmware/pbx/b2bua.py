@@ -1,0 +1,253 @@
+"""The call controller: passes call events between the caller's leg and the callee's legs.
+
+It knows nothing of SIP or analog signalling, only the vocabulary in events.py. Calling an
+extension with several registered contacts rings them all (forking); the first to answer wins
+and the others are released. Media: once both sides have negotiated codecs the controller asks
+the media engine to bridge their endpoints, with payload-type mapping and µ-law↔A-law
+transcoding when the two sides chose differently. The CDR row is written at the start and at
+the end of the call (group-committed, never awaited).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Protocol
+
+from firmware.media import g711
+from firmware.media.relay import Bridge, Endpoint, MediaError
+from firmware.sip.sdp import Codec
+from firmware.store.db import CdrRecord
+
+from .events import Alerting, Answer, Event, Hold, Release, Setup
+
+if TYPE_CHECKING:
+    from .pbx import Pbx
+
+log = logging.getLogger(__name__)
+
+_TRANSCODE = {("PCMU", "PCMA"): g711.ULAW_TO_ALAW, ("PCMA", "PCMU"): g711.ALAW_TO_ULAW}
+_ON_HOLD = ("sendonly", "inactive", "recvonly")
+
+
+class Leg(Protocol):
+    """What the controller needs of a leg, whatever line type it is."""
+
+    name: str
+    call: "Call | None"
+    endpoint: Endpoint | None
+    codecs: tuple[Codec, ...]
+    answered: bool
+    ended: bool
+
+    def deliver(self, event: Event) -> None: ...
+
+
+def disposition(answered: bool, cause: str) -> str:
+    if answered:
+        return "ANSWERED"
+    if cause == "busy":
+        return "BUSY"
+    if cause in ("cancel", "no-answer"):
+        return "NO ANSWER"
+    return "FAILED"
+
+
+def transforms(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> tuple[dict[int, int] | None, dict[int, bytes] | None]:
+    """Payload-type map and transcode tables for packets from a ``src`` leg to a ``dst`` leg.
+
+    (None, None) when the two sides negotiated identically: the relay's zero-copy path.
+    """
+    s_audio = next((c for c in src if c.name.upper() in ("PCMU", "PCMA")), None)
+    d_audio = next((c for c in dst if c.name.upper() in ("PCMU", "PCMA")), None)
+    if s_audio is None or d_audio is None:
+        return None, None
+    s_te = next((c for c in src if c.matches("telephone-event")), None)
+    d_te = next((c for c in dst if c.matches("telephone-event")), None)
+    same_audio = s_audio.name.upper() == d_audio.name.upper() and s_audio.pt == d_audio.pt
+    same_te = (s_te is None and d_te is None) or (s_te is not None and d_te is not None and s_te.pt == d_te.pt)
+    if same_audio and same_te:
+        return None, None
+    pt_map = {s_audio.pt: d_audio.pt}
+    if s_te is not None and d_te is not None:
+        pt_map[s_te.pt] = d_te.pt
+    pt_map.setdefault(13, 13)  # comfort noise (RFC 3389) passes as it is
+    table = _TRANSCODE.get((s_audio.name.upper(), d_audio.name.upper()))
+    return pt_map, ({s_audio.pt: table} if table is not None else None)
+
+
+class Call:
+    def __init__(self, pbx: Pbx, caller: Leg, *, call_id: str) -> None:
+        self.pbx = pbx
+        self.id = uuid.uuid4().hex
+        self.a = caller
+        caller.call = self
+        self.candidates: list[Leg] = []
+        self.b: Leg | None = None  # the callee leg that answered
+        self.early: Leg | None = None  # the callee leg whose early media the caller hears
+        self.bridge: Bridge | None = None
+        self.on_hold = False
+        self.ended = False
+        self.started = time.monotonic()
+        self.cdr = CdrRecord(id=self.id, call_id=call_id, caller="", callee="", start=time.time())
+        self._no_answer = None
+
+    # --- events from legs ----------------------------------------------------------------------
+
+    def on_event(self, leg: Leg, event: Event) -> None:
+        if self.ended:
+            return
+        if leg is self.a:
+            self._from_caller(event)
+        elif leg in self.candidates or leg is self.b:
+            self._from_callee(leg, event)
+
+    def _from_caller(self, event: Event) -> None:
+        if isinstance(event, Setup):
+            self.cdr.caller, self.cdr.callee = event.caller, event.callee
+            self.pbx.writer.cdr(self.cdr)
+            self.pbx.route(self, event)
+        elif isinstance(event, Release):
+            self.end(event.cause, source=self.a)
+        elif isinstance(event, Hold) and self.b is not None:
+            self._hold(event.direction)
+            self.b.deliver(event)
+
+    def _from_callee(self, leg: Leg, event: Event) -> None:
+        if isinstance(event, Alerting):
+            if self.b is None:
+                if event.codecs and self.early is None:
+                    self.early = leg
+                self.a.deliver(event)
+                if event.codecs and self.early is leg:
+                    self._bridge(leg)
+        elif isinstance(event, Answer):
+            if self.b is not None:
+                return
+            self.b = leg
+            self.cdr.answer = time.time()
+            self._cancel_no_answer()
+            for other in self.candidates:
+                if other is not leg:
+                    other.deliver(Release("answered-elsewhere"))
+            self.candidates = [leg]
+            self.a.deliver(event)
+            self._bridge(leg)
+        elif isinstance(event, Hold) and leg is self.b:
+            self._hold(event.direction)
+            self.a.deliver(event)
+        elif isinstance(event, Release):
+            if leg is self.b:
+                self.end(event.cause, source=leg)
+                return
+            if leg in self.candidates:
+                self.candidates.remove(leg)
+            if leg is self.early:
+                self.early = None
+                self._unbridge()
+            if not self.candidates and self.b is None:
+                self.end(event.cause, status=event.status, reason=event.reason)
+
+    # --- what the PBX asks ---------------------------------------------------------------------
+
+    def add_callee(self, leg: Leg) -> None:
+        leg.call = self
+        self.candidates.append(leg)
+
+    def start_no_answer_timer(self, seconds: float) -> None:
+        self._no_answer = self.pbx.loop.call_later(seconds, self._no_answer_expired)
+
+    def _no_answer_expired(self) -> None:
+        self._no_answer = None
+        if self.b is None and not self.ended:
+            self.end("no-answer")
+
+    def _cancel_no_answer(self) -> None:
+        if self._no_answer is not None:
+            self._no_answer.cancel()
+            self._no_answer = None
+
+    def fail(self, cause: str, status: int | None = None, reason: str | None = None) -> None:
+        """Routing could not place the call."""
+        self.end(cause, status=status, reason=reason)
+
+    def end(self, cause: str, *, source: Leg | None = None, status: int | None = None, reason: str | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._cancel_no_answer()
+        self._unbridge()
+        release = Release(cause, status, reason)
+        for leg in [self.a, *self.candidates]:
+            if leg is not source and not leg.ended:
+                leg.deliver(release)
+        self.cdr.end = time.time()
+        self.cdr.disposition = disposition(self.b is not None, cause)
+        self.cdr.cause = cause
+        if self.cdr.callee:
+            self.pbx.writer.cdr(self.cdr)
+        self.pbx.call_ended(self)
+
+    # --- media ---------------------------------------------------------------------------------
+
+    def media_changed(self, leg: Leg) -> None:
+        """A leg renegotiated (answer sent, re-INVITE): refresh the bridge's transforms."""
+        other = self.b if leg is self.a else self.a
+        if self.bridge is not None and other is not None:
+            self._apply_transforms()
+
+    def _bridge(self, callee: Leg) -> None:
+        a_ep, b_ep = self.a.endpoint, callee.endpoint
+        if a_ep is None or b_ep is None:
+            return
+        if self.bridge is not None:
+            if self.bridge.b is b_ep:
+                self._apply_transforms()
+                return
+            self._unbridge()
+        try:
+            self.bridge = self.pbx.media.bridge(a_ep, b_ep)
+        except MediaError as exc:
+            log.error("call %s: cannot bridge media: %s", self.id, exc)
+            return
+        self.pbx.bridges[self.bridge] = self
+        self._bridged_leg = callee
+        self._apply_transforms()
+
+    def _apply_transforms(self) -> None:
+        br = self.bridge
+        callee = getattr(self, "_bridged_leg", None)
+        if br is None or callee is None or not self.a.codecs or not callee.codecs:
+            return
+        for direction, src, dst in (("a->b", self.a.codecs, callee.codecs), ("b->a", callee.codecs, self.a.codecs)):
+            pt_map, transcode = transforms(src, dst)
+            br.set_transform(direction, pt_map=pt_map, transcode=transcode)
+        br.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
+
+    def _hold(self, direction: str) -> None:
+        self.on_hold = direction in _ON_HOLD
+        if self.bridge is not None:
+            self.bridge.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
+
+    def _unbridge(self) -> None:
+        if self.bridge is not None:
+            self.pbx.bridges.pop(self.bridge, None)
+            self.bridge.close()
+            self.bridge = None
+
+    def media_timeout(self) -> None:
+        log.warning("call %s: no RTP for %.0f s, releasing", self.id,
+                    self.bridge.timeout if self.bridge and self.bridge.timeout else 0)
+        self.end("media-timeout")
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "caller": self.cdr.caller,
+            "callee": self.cdr.callee,
+            "state": "answered" if self.b is not None else "ringing",
+            "seconds": round(time.monotonic() - self.started, 1),
+            "on_hold": self.on_hold,
+            "codecs": [c.name for c in self.a.codecs[:1]] + [c.name for c in (self.b.codecs[:1] if self.b else ())],
+        }

@@ -1,0 +1,98 @@
+"""The call-event vocabulary every kind of leg speaks (STYLE.md §4).
+
+A SIP phone, an FXS port, an FXO line, an IVR and a queue are all legs. A leg reports what
+happened on its side with these events; the controller (b2bua.Call) passes them to the other
+leg, which turns them into its own signalling (a 180, a ring cadence, a prompt...). Media is
+described only by the codecs a leg negotiated and the media-engine endpoint it owns; the
+controller asks the engine to bridge endpoints and never touches RTP itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from firmware.sip.sdp import Codec
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A new call from this leg: who calls whom, and the codecs the caller offers, best first."""
+
+    caller: str
+    caller_name: str
+    callee: str
+    codecs: tuple[Codec, ...]
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """The far end is ringing; ``codecs`` set when it also sends early media."""
+
+    codecs: tuple[Codec, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The far end answered with these negotiated codecs."""
+
+    codecs: tuple[Codec, ...]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The leg's party changed the media direction (RFC 3264 §8.4): sendonly/inactive = hold."""
+
+    direction: str
+
+
+@dataclass(frozen=True)
+class Digit:
+    """A DTMF digit from the leg's party (for IVR/feature codes; RFC 4733 itself is relayed)."""
+
+    digit: str
+    duration_ms: int = 100
+
+
+@dataclass(frozen=True)
+class Release:
+    """The leg is gone or refused. ``cause`` is the CDR word; ``status`` the SIP code to relay."""
+
+    cause: str
+    status: int | None = None
+    reason: str | None = None
+
+
+Event = Setup | Alerting | Answer | Hold | Digit | Release
+
+# CDR causes and the SIP answer a caller gets for each when the call fails before answer.
+CAUSE_STATUS: dict[str, tuple[int, str]] = {
+    "not-found": (404, "Not Found"),
+    "not-registered": (480, "Temporarily Unavailable"),
+    "no-answer": (480, "No Answer"),
+    "busy": (486, "Busy Here"),
+    "rejected": (603, "Decline"),
+    "unreachable": (480, "Temporarily Unavailable"),
+    "codec-mismatch": (488, "Not Acceptable Here"),
+    "congestion": (503, "Service Unavailable"),
+    "cancel": (487, "Request Terminated"),
+    "media-timeout": (408, "Media Timeout"),
+}
+
+
+def cause_for_status(status: int) -> str:
+    """The CDR cause for a final failure response from a callee."""
+    if status in (486, 600):
+        return "busy"
+    if status == 404 or status == 604:
+        return "not-found"
+    if status in (408, 480):
+        return "no-answer"
+    if status == 487:
+        return "cancel"
+    if status == 488 or status == 606:
+        return "codec-mismatch"
+    if status == 603:
+        return "rejected"
+    if status >= 500:
+        return "congestion"
+    return "rejected"

@@ -1,0 +1,279 @@
+"""The PBX's SIP front desk: takes what the SIP endpoint reports and hands it to the right place.
+
+REGISTER goes to the registrar, a new INVITE becomes a call (after digest authentication), and
+everything inside a dialog goes to the leg that owns it. Every request from outside a dialog
+except OPTIONS is challenged; unknown users and wrong passwords get exactly what a real user
+gets, and each failure is reported to the guard (which bans repeat offenders) without touching
+the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from firmware.media.relay import Bridge, MediaEngine
+from firmware.sip import endpoint as ep
+from firmware.sip.endpoint import Flow
+from firmware.sip.message import ParseError, Request, make_response, new_tag
+from firmware.sip.transaction import ClientTransaction, ServerTransaction
+from firmware.store.db import Writer
+
+from .auth import Authenticator
+from .b2bua import Call
+from .events import Setup
+from .guard import Guard
+from .registrar import Registrar
+from .sipleg import InboundLeg, OutboundLeg, SipLeg
+
+if TYPE_CHECKING:
+    from firmware.sip.transport import SipTransport
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, NOTIFY"
+
+
+class Pbx:
+    def __init__(
+        self,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        sip: SipTransport,
+        media: MediaEngine,
+        registrar: Registrar,
+        auth: Authenticator,
+        guard: Guard,
+        writer: Writer,
+        settings: dict[str, Any],
+        extensions: dict[str, Any],
+        domain: str,
+        user_agent: str = "LineBox",
+    ) -> None:
+        self.loop = loop
+        self.sip = sip
+        self.media = media
+        self.registrar = registrar
+        self.auth = auth
+        self.guard = guard
+        self.writer = writer
+        self.settings = settings
+        self.extensions = extensions
+        self.domain = domain
+        self.user_agent = user_agent
+        self.allow_header = ALLOW
+        self.calls: set[Call] = set()
+        self.dialogs: dict[tuple[str, str], SipLeg] = {}
+        self.client_txs: dict[ClientTransaction, SipLeg] = {}
+        self.server_invites: dict[ServerTransaction, InboundLeg] = {}
+        self.bridges: dict[Bridge, Call] = {}
+        self.qualify_txs: dict[ClientTransaction, tuple[str, str]] = {}
+
+    def setting(self, name: str) -> Any:
+        return self.settings[name]
+
+    # --- endpoint events -----------------------------------------------------------------------
+
+    def on_sip_event(self, event: ep.Event) -> None:
+        if isinstance(event, ep.RequestReceived):
+            self._on_request(event.request, event.flow, event.tx)
+        elif isinstance(event, ep.ResponseReceived):
+            self._on_response(event)
+        elif isinstance(event, ep.AckReceived):
+            pass  # the endpoint stopped retransmitting our 2xx; nothing else waits on it
+        elif isinstance(event, ep.CancelReceived):
+            leg = self.server_invites.get(event.invite_tx)
+            if leg is not None:
+                leg.on_cancel()
+        elif isinstance(event, ep.RequestTimeout):
+            self._on_timeout(event.tx)
+        elif isinstance(event, ep.AckTimeout):
+            leg = self.server_invites.get(event.tx)
+            if leg is not None:
+                leg.on_ack_timeout()
+
+    def _on_request(self, request: Request, flow: Flow, tx: ServerTransaction) -> None:
+        to_tag = request.to.tag
+        if to_tag is not None:
+            leg = self.dialogs.get((request.call_id, to_tag))
+            if leg is None or leg.flow.remote[0] != flow.remote[0]:
+                # In-dialog requests are trusted by their dialog identifiers and their source.
+                self.sip.send_response(tx, make_response(request, 481))
+                return
+            leg.on_request(request, tx)
+            return
+        method = request.method
+        if method == "OPTIONS":
+            self.sip.send_response(tx, make_response(request, 200, to_tag=new_tag(), headers=[
+                ("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "replaces, timer"),
+                ("User-Agent", self.user_agent)]))
+            return
+        header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
+        user = self._authenticate(request, flow, tx, header)
+        if user is None:
+            return
+        if method == "REGISTER":
+            self._register(request, flow, tx, user)
+        elif method == "INVITE":
+            self._invite(request, flow, tx, user)
+        else:
+            self.sip.send_response(tx, make_response(request, 405, to_tag=new_tag(), headers=[("Allow", ALLOW)]))
+
+    def _authenticate(self, request: Request, flow: Flow, tx: ServerTransaction, header: str) -> str | None:
+        value = request.headers.get(header)
+        stale = False
+        if value is not None:
+            verdict = self.auth.check(value, method=request.method, now=time.time())
+            if verdict.ok:
+                claimed = request.to.sip_uri.user if request.method == "REGISTER" else request.from_.sip_uri.user
+                if claimed != verdict.user:
+                    # Authenticated, but for someone else's identity: no enumeration risk here.
+                    self.guard.auth_failed(flow.remote[0], flow.remote[1], self.loop.time(), user=verdict.user,
+                                           method=request.method, reason="identity mismatch")
+                    self.sip.send_response(tx, make_response(request, 403, "Forbidden (identity mismatch)",
+                                                             to_tag=new_tag()))
+                    return None
+                return verdict.user
+            stale = verdict.stale
+            if verdict.failure is not None:
+                self.guard.auth_failed(flow.remote[0], flow.remote[1], self.loop.time(),
+                                       user=self.auth.username_of(value), method=request.method,
+                                       reason=verdict.failure)
+        status, name = (401, "WWW-Authenticate") if header == "Authorization" else (407, "Proxy-Authenticate")
+        challenges = self.auth.challenges(time.time(), stale=stale)
+        self.sip.send_response(tx, make_response(request, status, to_tag=new_tag(),
+                                                 headers=[(name, c.header_value()) for c in challenges]))
+        return None
+
+    # --- REGISTER ------------------------------------------------------------------------------
+
+    def _register(self, request: Request, flow: Flow, tx: ServerTransaction, user: str) -> None:
+        if user not in self.extensions:  # removed after the nonce was issued
+            self.sip.send_response(tx, make_response(request, 403, to_tag=new_tag()))
+            return
+        response = self.registrar.register(request, user=user, transport=flow.transport, source=flow.remote,
+                                           now=time.time(), to_tag=new_tag())
+        self.sip.send_response(tx, response)
+
+    # --- calls ---------------------------------------------------------------------------------
+
+    def _invite(self, request: Request, flow: Flow, tx: ServerTransaction, user: str) -> None:
+        mf = request.max_forwards
+        if mf is not None and mf <= 0:
+            self.sip.send_response(tx, make_response(request, 483, to_tag=new_tag()))
+            return
+        try:
+            callee = request.request_uri.user_unescaped or ""
+        except ParseError as exc:
+            self.sip.send_response(tx, make_response(request, exc.status or 400, exc.reason, to_tag=new_tag()))
+            return
+        leg = InboundLeg(self, request, tx, flow, user)
+        self.server_invites[tx] = leg
+        call = Call(self, leg, call_id=request.call_id)
+        self.calls.add(call)
+        self.loop.create_task(leg.start(callee), name=f"setup-{call.id}")
+
+    def route(self, call: Call, setup: Setup) -> None:
+        """Places a call set up by its caller: today, extension to extension."""
+        number = setup.callee
+        if number not in self.extensions:
+            call.fail("not-found")
+            return
+        bindings = self.registrar.lookup(number, time.time())
+        if not bindings:
+            call.fail("not-registered")
+            return
+        for b in bindings:
+            local = self.sip.local_address(b.transport)
+            flow = Flow(b.transport, b.source, local)
+            leg = OutboundLeg(self, flow, target=b.contact, callee=number, setup=setup)
+            call.add_callee(leg)
+        for leg in list(call.candidates):
+            self.loop.create_task(leg.start(), name=f"dial-{call.id}")  # type: ignore[attr-defined]
+        call.start_no_answer_timer(self.setting("call.no_answer_timeout"))
+
+    def _on_response(self, event: ep.ResponseReceived) -> None:
+        response = event.response
+        tx = event.tx
+        if tx is not None:
+            qualified = self.qualify_txs.pop(tx, None)
+            if qualified is not None:
+                self.registrar.unreachable.discard(qualified)
+                return
+            leg = self.client_txs.get(tx)
+            if leg is not None:
+                if isinstance(leg, OutboundLeg):
+                    leg.on_response(response, tx)
+                else:
+                    leg.on_in_dialog_response(response, tx)
+                return
+        if 200 <= response.status < 300 and response.cseq.method == "INVITE":
+            leg = self.dialogs.get((response.call_id, response.from_.tag or ""))
+            if isinstance(leg, OutboundLeg):
+                leg.on_stray_2xx(response)
+
+    def _on_timeout(self, tx: ClientTransaction) -> None:
+        qualified = self.qualify_txs.pop(tx, None)
+        if qualified is not None:
+            self.registrar.unreachable.add(qualified)
+            log.info("contact %s of %s stopped answering OPTIONS", qualified[1], qualified[0])
+            return
+        leg = self.client_txs.get(tx)
+        if leg is not None:
+            leg.on_timeout(tx)
+
+    def forget_leg(self, leg: SipLeg) -> None:
+        if leg.dialog is not None:
+            self.dialogs.pop((leg.dialog.call_id, leg.dialog.local_tag), None)
+        if isinstance(leg, InboundLeg):
+            self.server_invites.pop(leg.tx, None)
+        for tx in [t for t, owner in self.client_txs.items() if owner is leg]:
+            # Keep BYE/CANCEL transactions of this leg answered by nobody: their responses are moot.
+            del self.client_txs[tx]
+
+    def call_ended(self, call: Call) -> None:
+        self.calls.discard(call)
+
+    # --- periodic work -------------------------------------------------------------------------
+
+    def check_media(self, now: float) -> None:
+        for bridge in self.media.check_timeouts(now):
+            call = self.bridges.get(bridge)
+            if call is not None:
+                call.media_timeout()
+
+    def qualify(self) -> None:
+        """OPTIONS to every registered contact: finds dead phones and keeps NAT mappings open."""
+        now = time.time()
+        for b in self.registrar.all(now):
+            local = self.sip.local_address(b.transport)
+            flow = Flow(b.transport, b.source, local)
+            req = Request("OPTIONS", b.contact, [
+                ("Max-Forwards", "70"),
+                ("From", f"<sip:linebox@{self.domain}>;tag={new_tag()}"),
+                ("To", f"<sip:{b.aor}@{self.domain}>"),
+                ("Call-ID", f"{new_tag()}@{self.domain}"),
+                ("CSeq", "1 OPTIONS"),
+                ("User-Agent", self.user_agent),
+            ])
+            try:
+                tx = self.sip.send_request(req, flow)
+            except (OSError, ValueError) as exc:
+                log.warning("cannot qualify %s: %s", b.contact, exc)
+                continue
+            self.qualify_txs[tx] = (b.aor, b.contact)
+
+    def hang_up_all(self) -> None:
+        for call in list(self.calls):
+            call.end("interrupted")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "registrations": self.registrar.count(),
+            "calls": len(self.calls),
+            "transactions": self.sip.endpoint.transaction_count(),
+            "media": self.media.stats,
+            "banned": len(self.guard.banned(self.loop.time())),
+        }

@@ -1,0 +1,80 @@
+"""The box's tunable settings, as data: name, type, default, bounds and what it is for.
+
+The CLI and (later) the web admin validate with the same table, so a bad value gets the same
+message everywhere and nothing half-valid reaches the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+class SettingError(ValueError):
+    """A setting name or value the box cannot take; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: Callable[[str], Any]
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    help: str = ""
+
+    def parse(self, text: str) -> Any:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise SettingError(
+                f"{self.name} must be {'a whole number' if self.kind is int else 'a number' if self.kind is float else 'text'}"
+                f" (got {text!r}), e.g. `linebox set {self.name} {self.default}`"
+            ) from None
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            raise SettingError(f"{self.name} must be between {self.low:g} and {self.high:g} (got {text})")
+        return value
+
+
+def _realm(text: str) -> str:
+    if not text or any(c in text for c in '"\\\r\n') or len(text) > 64:
+        raise ValueError(text)
+    return text
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("sip.realm", _realm, "linebox", help="digest realm shown to phones"),
+        Setting("sip.nonce_ttl", float, 30.0, 5, 3600, "seconds a digest nonce stays valid"),
+        Setting("sip.min_expires", int, 60, 10, 3600, "shortest registration accepted (423 below it)"),
+        Setting("sip.max_expires", int, 3600, 60, 86400, "longest registration granted"),
+        Setting("sip.qualify_interval", float, 30.0, 5, 3600, "seconds between OPTIONS pings to registered contacts"),
+        Setting("security.ban_failures", int, 5, 1, 1000, "auth failures from one IP that get it banned"),
+        Setting("security.ban_window", float, 5.0, 1, 3600, "seconds within which those failures count"),
+        Setting("security.ban_seconds", float, 300.0, 1, 86400 * 7, "how long a ban lasts"),
+        Setting("security.rate", float, 200.0, 1, 100000, "SIP messages per second allowed from one unregistered IP"),
+        Setting("rtp.timeout", float, 60.0, 1, 3600, "seconds without RTP before a call is released"),
+        Setting("rtp.hold_timeout", float, 3600.0, 1, 86400, "the same while a call is on hold"),
+        Setting("call.no_answer_timeout", float, 60.0, 1, 600, "seconds an extension rings before the caller gets 480"),
+    )
+}
+
+
+def parse_setting(name: str, text: str) -> Any:
+    setting = SETTINGS.get(name)
+    if setting is None:
+        raise SettingError(f"unknown setting {name!r}; known: {', '.join(sorted(SETTINGS))}")
+    return setting.parse(text)
+
+
+def effective(stored: dict[str, str]) -> dict[str, Any]:
+    """Defaults overlaid with stored values; a stored value that no longer parses keeps the default."""
+    values = {name: s.default for name, s in SETTINGS.items()}
+    for name, text in stored.items():
+        if name in SETTINGS:
+            try:
+                values[name] = SETTINGS[name].parse(text)
+            except SettingError:
+                pass
+    return values
