@@ -132,6 +132,14 @@ class SipLeg:
         self.close_media()
         self.pbx.forget_leg(self)
 
+    def _gone(self, cause: str, status: int | None = None, reason: str | None = None) -> None:
+        """Our side of the call ended by itself: tell the controller, then let go of everything."""
+        if self.ended:
+            return
+        self.ended = True
+        self._emit(Release(cause, status, reason))
+        self.finish()
+
     # --- in-dialog requests from our phone -----------------------------------------------------
 
     def on_request(self, request: Request, tx: ServerTransaction) -> None:
@@ -143,9 +151,7 @@ class SipLeg:
         method = request.method
         if method == "BYE":
             self.pbx.sip.send_response(tx, make_response(request, 200))
-            if not self.ended:
-                self.ended = True
-                self._emit(Release(self.hangup_cause))
+            self._gone(self.hangup_cause)
         elif method in ("INVITE", "UPDATE"):
             self._on_reoffer(request, tx)
         elif method in ("INFO", "OPTIONS", "NOTIFY"):
@@ -199,17 +205,14 @@ class SipLeg:
                             self.call.media_changed(self)
                 except SdpError as exc:
                     log.warning("%s: bad SDP in answer to re-INVITE: %s", self.name, exc)
-        elif method == "BYE" or response.status in (408, 481):
-            if method != "BYE" and not self.ended:
-                self.ended = True
-                self._emit(Release("unreachable"))
+        elif method != "BYE" and response.status in (408, 481):
+            self._gone("unreachable")
 
     def on_timeout(self, tx: ClientTransaction) -> None:
         method = self._pending.pop(tx, None)
         self.pbx.client_txs.pop(tx, None)
-        if method is not None and method != "BYE" and not self.ended:
-            self.ended = True
-            self._emit(Release("unreachable"))
+        if method is not None and method != "BYE":
+            self._gone("unreachable")
 
     @property
     def hangup_cause(self) -> str:
@@ -336,15 +339,12 @@ class InboundLeg(SipLeg):
             return
         self.final_sent = True
         self.pbx.sip.send_response(self.tx, make_response(self.invite, 487, to_tag=self.local_tag))
-        self.ended = True
-        self._emit(Release("cancel"))
-        self.finish()
+        self._gone("cancel")
 
     def on_ack_timeout(self) -> None:
         if not self.ended:
             self.bye()
-            self.ended = True
-            self._emit(Release("unreachable"))
+            self._gone("unreachable")
 
 
 class OutboundLeg(SipLeg):
@@ -382,8 +382,7 @@ class OutboundLeg(SipLeg):
             self.endpoint = await self.pbx.media.open_endpoint()
         except MediaError as exc:
             log.error("no media port for an outgoing leg: %s", exc)
-            self.ended = True
-            self._emit(Release("congestion", 503))
+            self._gone("congestion", 503)
             return
         if self.ended:
             self.close_media()
@@ -450,9 +449,7 @@ class OutboundLeg(SipLeg):
         if status < 300:
             self._on_2xx(response)
         else:
-            if not self.ended:
-                self.ended = True
-                self._emit(Release(cause_for_status(status), status, response.reason))
+            self._gone(cause_for_status(status), status, response.reason)
             self.finish()
 
     def _on_provisional(self, response: Response) -> None:
@@ -496,9 +493,7 @@ class OutboundLeg(SipLeg):
             if not got:
                 self.answered = True
                 self.bye()
-                self.ended = True
-                self._emit(Release("codec-mismatch", 488))
-                self.finish()
+                self._gone("codec-mismatch", 488)
                 return
             self._set_remote_media(sd)
             self.codecs = tuple(got)
@@ -512,9 +507,7 @@ class OutboundLeg(SipLeg):
     def on_timeout(self, tx: ClientTransaction) -> None:
         if tx is self.invite_tx:
             self.pbx.client_txs.pop(tx, None)
-            if not self.ended:
-                self.ended = True
-                self._emit(Release("unreachable", 480))
+            self._gone("unreachable", 480)
             self.finish()
         else:
             super().on_timeout(tx)

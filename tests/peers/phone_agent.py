@@ -170,6 +170,7 @@ class Agent:
         self.tone_path: str | None = None
         self.player: pj.AudioMediaPlayer | None = None
         self.recorder: pj.AudioMediaRecorder | None = None
+        self.record_path: str | None = None
         self.tonegen: pj.ToneGenerator | None = None
         self.reg_acc: PhoneAccount | None = None
         self.server: str | None = None
@@ -355,6 +356,7 @@ class Agent:
         self.cmd_stop_record()
         self.recorder = pj.AudioMediaRecorder()
         self.recorder.createRecorder(path)
+        self.record_path = path
         if self.call is not None:
             self.connect_media(self.call)
 
@@ -363,7 +365,25 @@ class Agent:
             am = self.call_audio()
             if am is not None:
                 am.stopTransmit(self.recorder)
-            self.recorder = None  # destroying the recorder writes the WAV header
+            self.recorder = None  # destroying the recorder writes the WAV header...
+            self._wait_wav_closed(self.record_path)
+
+    def _wait_wav_closed(self, path: str | None, timeout: float = 2.0) -> None:
+        """...but the conference bridge removes the port on its next clock tick, so the file is
+        complete only a little later: wait until the RIFF size covers the whole file."""
+        if path is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ep.libHandleEvents(10)
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(8)
+                    size = os.fstat(f.fileno()).st_size
+            except OSError:
+                continue
+            if len(head) == 8 and int.from_bytes(head[4:8], "little") + 8 == size and size > 44:
+                return
 
     def cmd_dtmf(self, digits: str, method: str = "rfc2833", **_: Any) -> None:
         call = self._need_call()
