@@ -16,7 +16,7 @@ What it does for the TU:
 * stamps `received`/`rport` on the top Via (§18.2.1, RFC 3581);
 * absorbs retransmissions (the server transaction re-sends its last response),
   routes the ACK of a non-2xx to its transaction, answers CANCEL (§9.2);
-* rejects what the TU could not handle anyway: 483, 482, 416, 501/405, 420, 415;
+* rejects what the TU could not handle anyway: 483, 482, 416, 501/405, 420, 415, 406;
 * as the UAS core, retransmits a 2xx to INVITE until its ACK (§13.3.1.4);
 * matches responses to client transactions (§17.1.3).
 
@@ -50,6 +50,7 @@ from .message import (
     new_branch,
     new_tag,
 )
+from .uri import Via
 from .transaction import DEFAULT, ClientTransaction, ServerTransaction, State, Timers, server_key
 
 __all__ = [
@@ -182,7 +183,7 @@ class _Pending2xx:
 
     __slots__ = ("key", "tx", "flow", "data", "interval", "give_up", "deadline", "dead")
 
-    def __init__(self, key: tuple, tx: ServerTransaction, flow: Flow, data: bytes,
+    def __init__(self, key: tuple, tx: ServerTransaction, flow: Flow, data: bytes | Response,
                  interval: float, give_up: float) -> None:
         self.key = key
         self.tx = tx
@@ -423,6 +424,10 @@ class SipEndpoint:
             ):
                 self._reject(req, flow, 415, [("Accept-Encoding", "identity")])
                 return
+        if method in _SDP_METHODS and "accept" in headers and not self._accepts_sdp(headers.get_all("accept")):
+            # our answer would carry SDP, which the peer says it cannot take (RFC 4475 sdp01)
+            self._reject(req, flow, 406, [("Accept", "application/sdp")])
+            return
         tx = ServerTransaction(req, now=now, reliable=flow.reliable, timers=self.timers)
         # the key as the request arrived: an RFC 2543 key holds the whole top Via, which
         # _stamp_via has changed since, and retransmissions arrive unstamped
@@ -442,6 +447,18 @@ class SipEndpoint:
             return True
         if media == "multipart/mixed":
             return b"application/sdp" in req.body.lower()
+        return False
+
+    @staticmethod
+    def _accepts_sdp(accept: list[str]) -> bool:
+        """Whether an Accept list (§20.1) admits application/sdp; an empty one is
+        taken as absent."""
+        if not accept:
+            return True
+        for item in accept:
+            media = item.partition(";")[0].strip(" \t").lower()
+            if media in ("application/sdp", "application/*", "*/*"):
+                return True
         return False
 
     def _cancel(self, cancel: Request, key: tuple, flow: Flow, now: float) -> None:
@@ -498,17 +515,27 @@ class SipEndpoint:
             return
         top = vias[0]
         ip, port = flow.remote
-        rport = top.params.get("rport", 0)  # 0: absent; None: present without value
+        params = top.params
+        rport = params.get("rport", 0)  # 0: absent; None: present without value
         if rport == 0:
             if _same_host(top.host, ip):
                 return
-            new_top = top.with_params(received=ip)
+            params = {**params, "received": ip}
         else:
-            new_top = top.with_params(received=ip, rport=str(port))
+            params = {**params, "received": ip, "rport": str(port)}
+        new_top = Via(top.protocol, top.transport, top.host, top.port, params)
         headers = msg.headers
-        saved = dict(headers._cache)  # keep the typed views parsed so far
-        headers.remove_first("Via")
-        headers.add("Via", str(new_top), first=True)
+        saved = headers._cache.copy()  # keep the typed views parsed so far
+        fields = headers._fields
+        for i, (key, name, value) in enumerate(fields):
+            if key == "via":
+                break
+        if "," not in value:
+            fields[i] = (key, name, str(new_top))  # the common case: one Via per field
+            headers._changed()
+        else:
+            headers.remove_first("Via")
+            headers.add("Via", str(new_top), first=True)
         saved["via"] = [new_top, *vias[1:]]
         headers._cache.update(saved)
 
@@ -551,12 +578,13 @@ class SipEndpoint:
 
     def _start_2xx(self, tx: ServerTransaction, flow: Flow, response: Response, now: float) -> None:
         t = self.timers
-        key = (response.call_id, response.cseq.seq, response.to.tag)
+        request = tx.request  # its Call-ID and CSeq are parsed already; the response's are not
+        key = (request.call_id, request.cseq.seq, response.to.tag)
         old = self._pending.pop(key, None)
         if old is not None:
             old.dead = True
         interval = 0.0 if flow.reliable else t.t1
-        pending = _Pending2xx(key, tx, flow, bytes(response), interval, now + 64 * t.t1)
+        pending = _Pending2xx(key, tx, flow, response, interval, now + 64 * t.t1)
         self._pending[key] = pending
         self._schedule(pending, now + interval if interval else pending.give_up)
 
@@ -567,7 +595,12 @@ class SipEndpoint:
                 del self._pending[pending.key]
             self._events.append(AckTimeout(pending.tx))
             return
-        self._out.append((pending.data, pending.flow))
+        data = pending.data
+        if not isinstance(data, bytes):
+            # serialized at the first retransmission only: on a LAN the ACK usually
+            # arrives before T1 and the 2xx is never written twice
+            data = pending.data = bytes(data)
+        self._out.append((data, pending.flow))
         pending.interval = min(2 * pending.interval, self.timers.t2)
         self._schedule(pending, min(now + pending.interval, pending.give_up))
 

@@ -148,7 +148,7 @@ def test_tcp_flow_kept_for_responses() -> None:
 @pytest.mark.parametrize(
     ("name", "status"),
     [("bext01", 420), ("invut", 415), ("esc02", 501), ("mismatch02", 501), ("unkscm", 416), ("novelsc", 416),
-     ("badvers", 505), ("clerr", 400), ("mismatch01", 400), ("ncl", 400)],
+     ("badvers", 505), ("clerr", 400), ("mismatch01", 400), ("ncl", 400), ("sdp01", 406)],
 )
 def test_rfc4475_answers(name: str, status: int) -> None:
     ep = SipEndpoint()
@@ -199,6 +199,12 @@ def test_405_for_known_method_not_allowed_lists_allow() -> None:
     [(resp, _)] = drain(ep)[0]
     assert resp.status == 405
     assert set(resp.headers.get_all("Allow")) == {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"}
+
+
+def test_accept_with_sdp_passes() -> None:
+    ep = SipEndpoint()
+    ep.receive(raw_request(extra="Accept: application/sdp;level=1, text/html\r\n"), UDP, 0.0)
+    assert isinstance(drain(ep)[1][0], RequestReceived)
 
 
 def test_require_supported_tag_passes() -> None:
