@@ -71,6 +71,9 @@ class Pbx:
         self.bridges: dict[Bridge, Call] = {}
         self.qualify_txs: dict[ClientTransaction, tuple[str, str]] = {}
 
+    def flow_to(self, transport: str, remote: tuple[str, int]) -> Flow:
+        return self.sip.tcp_flow(remote) if transport == "tcp" else self.sip.udp_flow(remote)
+
     def setting(self, name: str) -> Any:
         return self.settings[name]
 
@@ -186,8 +189,7 @@ class Pbx:
             call.fail("not-registered")
             return
         for b in bindings:
-            local = self.sip.local_address(b.transport)
-            flow = Flow(b.transport, b.source, local)
+            flow = self.flow_to(b.transport, b.source)
             leg = OutboundLeg(self, flow, target=b.contact, callee=number, setup=setup)
             call.add_callee(leg)
         for leg in list(call.candidates):
@@ -248,8 +250,7 @@ class Pbx:
         """OPTIONS to every registered contact: finds dead phones and keeps NAT mappings open."""
         now = time.time()
         for b in self.registrar.all(now):
-            local = self.sip.local_address(b.transport)
-            flow = Flow(b.transport, b.source, local)
+            flow = self.flow_to(b.transport, b.source)
             req = Request("OPTIONS", b.contact, [
                 ("Max-Forwards", "70"),
                 ("From", f"<sip:linebox@{self.domain}>;tag={new_tag()}"),
