@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -89,6 +90,12 @@ class Box:
         except OSError:
             await self.sip.close()
             raise
+        # With thousands of live transactions the cyclic GC dominated INVITE handling (124 µs
+        # per INVITE against 54 µs with it off, measured on the endpoint): move what start-up
+        # built out of its sight and collect the young generation less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20000, 20, 20)
         self._every(1.0, self._tick)
         self._every(5.0, self._housekeeping)
         self._every(lambda: self.settings["sip.qualify_interval"], self.pbx.qualify)

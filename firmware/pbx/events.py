@@ -22,6 +22,7 @@ class Setup:
     caller_name: str
     callee: str
     codecs: tuple[Codec, ...]
+    hops: int = 70  # Max-Forwards left for the next leg: a loop through other PBXs ends at 0
 
 
 @dataclass(frozen=True)

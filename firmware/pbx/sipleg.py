@@ -259,7 +259,9 @@ class InboundLeg(SipLeg):
             return
         self._set_remote_media(self.offer)
         display = request.from_.display_name or ""
-        self._emit(Setup(caller=self.user, caller_name=display, callee=callee, codecs=codecs))
+        mf = request.max_forwards
+        self._emit(Setup(caller=self.user, caller_name=display, callee=callee, codecs=codecs,
+                         hops=min(70, mf - 1) if mf is not None else 69))
 
     def reject(self, status: int, reason: str | None = None, headers: list[tuple[str, str]] | None = None) -> None:
         if self.final_sent:
@@ -393,7 +395,7 @@ class OutboundLeg(SipLeg):
         name = self.setup.caller_name.replace('"', "")
         from_value = (f'"{name}" ' if name else "") + f"<sip:{caller}@{domain}>;tag={new_tag()}"
         headers = [
-            ("Max-Forwards", "70"),
+            ("Max-Forwards", str(self.setup.hops)),
             ("From", from_value),
             ("To", f"<sip:{self.callee}@{domain}>"),
             ("Call-ID", f"{new_tag()}{new_tag()}@{domain}"),

@@ -1012,11 +1012,13 @@ def make_response(
 def make_error_response(error: ParseError, *, to_tag: str | None = None) -> Response | None:
     """The response to a request that failed to parse (RFC 3261 §8.2 / RFC 4475), from
     the best-effort headers the error carries; None when there is nothing to answer
-    (a response to drop, or not even a Via/Call-ID/CSeq to copy)."""
+    (a response to drop, or no Via at all). A request missing From, To, Call-ID or
+    CSeq still gets its 400 with what it has (RFC 4475 insuf): the answer goes to
+    the source address, and the reason names what was missing."""
     if error.status is None or error.headers is None or not error.is_request:
         return None
     h = error.headers
-    if not all(name in h for name in ("via", "call-id", "cseq", "from", "to")):
+    if "via" not in h:
         return None
     return _respond(h, error.status, error.reason, to_tag, (), b"", None, None)
 

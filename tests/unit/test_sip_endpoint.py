@@ -167,11 +167,14 @@ def test_rfc4475_answers(name: str, status: int) -> None:
     assert ep.transaction_count() == 0  # rejected requests leave no state
 
 
-def test_insuf_is_dropped_nothing_to_answer_with() -> None:
-    # no Call-ID, From or To: make_error_response has nothing to build a response from
+def test_insuf_gets_400_naming_what_is_missing() -> None:
+    # RFC 4475 §3.3.1: no Call-ID, From or To -> 400, built from what the request has
     ep = SipEndpoint()
     ep.receive(torture("insuf"), UDP, 0.0)
-    assert drain(ep) == ([], [])
+    [(data, flow)] = ep.datagrams_to_send()  # raw: a response lacking From/To does not parse
+    assert data.startswith(b"SIP/2.0 400 ") and ep.next_event() is None
+    assert flow.remote == UDP.remote
+    assert b"\r\nVia:" in data and b"\r\nCSeq:" in data
 
 
 def test_zeromf_options_reaches_tu_but_invite_gets_483() -> None:
