@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from firmware.media.relay import Bridge, MediaEngine
 from firmware.sip import endpoint as ep
@@ -23,7 +23,7 @@ from firmware.store.db import Writer
 
 from .auth import Authenticator
 from .b2bua import Call
-from .events import Setup
+from .events import Release, Setup
 from .guard import Guard
 from .registrar import Registrar
 from .sipleg import InboundLeg, OutboundLeg, SipLeg
@@ -71,6 +71,19 @@ class Pbx:
         self.bridges: dict[Bridge, Call] = {}
         self.qualify_txs: dict[ClientTransaction, tuple[str, str]] = {}
 
+    def spawn(self, coro: Any, name: str, *, on_error: Callable[[], None]) -> None:
+        """Runs a setup step; a crash in it fails that call with a clear answer, not silence."""
+        def done(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or task.exception() is None:
+                return
+            log.error("%s failed", name, exc_info=task.exception())
+            try:
+                on_error()
+            except Exception:
+                log.exception("%s: could not fail the call cleanly", name)
+
+        self.loop.create_task(coro, name=name).add_done_callback(done)
+
     def flow_to(self, transport: str, remote: tuple[str, int]) -> Flow:
         return self.sip.tcp_flow(remote) if transport == "tcp" else self.sip.udp_flow(remote)
 
@@ -81,7 +94,16 @@ class Pbx:
 
     def on_sip_event(self, event: ep.Event) -> None:
         if isinstance(event, ep.RequestReceived):
-            self._on_request(event.request, event.flow, event.tx)
+            try:
+                self._on_request(event.request, event.flow, event.tx)
+            except Exception:
+                # A bug must cost one request a 500, not leave its transaction hanging.
+                log.exception("handling %s failed", event.request.method)
+                if event.tx.last_response is None or event.tx.last_response.status < 200:
+                    try:
+                        self.sip.send_response(event.tx, make_response(event.request, 500, to_tag=new_tag()))
+                    except Exception:
+                        log.exception("could not answer 500")
         elif isinstance(event, ep.ResponseReceived):
             self._on_response(event)
         elif isinstance(event, ep.AckReceived):
@@ -176,7 +198,7 @@ class Pbx:
         self.server_invites[tx] = leg
         call = Call(self, leg, call_id=request.call_id)
         self.calls.add(call)
-        self.loop.create_task(leg.start(callee), name=f"setup-{call.id}")
+        self.spawn(leg.start(callee), f"setup-{call.id}", on_error=lambda: leg.reject(500, "Server Internal Error"))
 
     def route(self, call: Call, setup: Setup) -> None:
         """Places a call set up by its caller: today, extension to extension."""
@@ -193,7 +215,8 @@ class Pbx:
             leg = OutboundLeg(self, flow, target=b.contact, callee=number, setup=setup)
             call.add_callee(leg)
         for leg in list(call.candidates):
-            self.loop.create_task(leg.start(), name=f"dial-{call.id}")  # type: ignore[attr-defined]
+            self.spawn(leg.start(), f"dial-{call.id}",  # type: ignore[attr-defined]
+                       on_error=lambda leg=leg: call.on_event(leg, Release("congestion", 503)))
         call.start_no_answer_timer(self.setting("call.no_answer_timeout"))
 
     def _on_response(self, event: ep.ResponseReceived) -> None:
