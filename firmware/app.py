@@ -73,7 +73,8 @@ class Box:
                            is_registered=self.registrar.is_registered_ip, wall_clock=time.time)
         self.auth = Authenticator(realm=s["sip.realm"], secret_of=self._secret_of, nonce_ttl=s["sip.nonce_ttl"])
         self.media = MediaEngine(bind_host=self._media_host(), port_pool=PortPool(opts.rtp_lo, opts.rtp_hi))
-        self.endpoint = SipEndpoint(user_agent=USER_AGENT)
+        # No option tags yet: claiming "timer" would oblige us to answer Session-Expires (RFC 4028).
+        self.endpoint = SipEndpoint(user_agent=USER_AGENT, supported=frozenset())
         self.sip = SipTransport(self.endpoint, on_event=self._on_sip_event, admit=self._admit)
         self.pbx = Pbx(loop=loop, sip=self.sip, media=self.media, registrar=self.registrar, auth=self.auth,
                        guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,

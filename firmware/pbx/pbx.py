@@ -132,7 +132,7 @@ class Pbx:
         method = request.method
         if method == "OPTIONS":
             self.sip.send_response(tx, make_response(request, 200, to_tag=new_tag(), headers=[
-                ("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "replaces, timer"),
+                ("Allow", ALLOW), ("Accept", "application/sdp"),
                 ("User-Agent", self.user_agent)]))
             return
         header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
