@@ -91,7 +91,7 @@ def _run(data: Path, *, sip: int | None = None, http: int | None = None,
         lo = free_udp_range(20)
         rtp = f"{lo}-{lo + 19}"
     return run_cli(data, "run", "--bind", LOOPBACK, "--sip-port", str(sip), "--http-port",
-                   str(http), "--rtp-ports", rtp, timeout=20)
+                   str(http), "--rtp-ports", rtp, timeout=10)
 
 
 @pytest.mark.parametrize("rtp", ["abc", "30000-20000", "20000", "70000-70200", "20000-"])

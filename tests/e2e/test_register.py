@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from tests.e2e.box import Box, strong_secret
-from tests.peers.netutil import wait_until
 
 
 def _register(ph, box: Box, ext: str, password: str | None = None) -> int:

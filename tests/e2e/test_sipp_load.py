@@ -52,15 +52,21 @@ def test_fifty_concurrent_calls_with_rtp_both_ways(box_factory, phones, tmp_path
                                   rate=CALLS, call_ms=CALL_MS, payload_type=8, tone_hz=600,
                                   pcap_seconds=5.0)
             # A pjsua phone joins the load: it must hear the sipp UAS's tone through the box.
-            c = phones("c1003")
-            assert c.register(server=box.sip_addr, user="1003", password=box.secret("1003")) == 200
-            c.record(tmp_path / "c-hears.wav")
-            c.call("1002")
-            c.wait_state("CONFIRMED", timeout=15)
-            c.wait_rx_packets(100, timeout=15)
-            c.stop_record()
-            c.hangup()
-            c.wait_state("DISCONNECTED")
+            # Its failure is reported after sipp's, which says more about a load failure.
+            phone_error: AssertionError | None = None
+            try:
+                c = phones("c1003")
+                assert c.register(server=box.sip_addr, user="1003",
+                                  password=box.secret("1003")) == 200
+                c.record(tmp_path / "c-hears.wav")
+                c.call("1002")
+                c.wait_state("CONFIRMED", timeout=15)
+                c.wait_rx_packets(100, timeout=15)
+                c.stop_record()
+                c.hangup()
+                c.wait_state("DISCONNECTED")
+            except AssertionError as e:
+                phone_error = e
             uac = uac_proc.wait(60)
         finally:
             stop.set()
@@ -69,11 +75,13 @@ def test_fifty_concurrent_calls_with_rtp_both_ways(box_factory, phones, tmp_path
                 uac_proc.stop()
         served = uas.stop()
 
-    ok, desc = heard(tmp_path / "c-hears.wav", 1400, 600)
-    assert ok, f"a phone calling the sipp UAS during the load should hear its 1400 Hz: {desc}"
     assert uac.ok and uac.successful == CALLS and uac.failed == 0, \
         uac.summary() + "\n" + box.log_tail()
     assert served.successful >= CALLS and served.failed == 0, served.summary()
+    if phone_error is not None:
+        raise AssertionError(f"the phone's call to the sipp UAS during the load: {phone_error}")
+    ok, desc = heard(tmp_path / "c-hears.wav", 1400, 600)
+    assert ok, f"a phone calling the sipp UAS during the load should hear its 1400 Hz: {desc}"
     assert peak["calls"] >= CALLS * 0.9, \
         f"the box never showed ~{CALLS} calls at once in /health: {peak}"
     box.wait_health(lambda h: h["calls"] == 0, 10, "no calls left after the load")
