@@ -51,6 +51,7 @@ class Box:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        raise_file_limit()
         opts = self.opts
         loop = asyncio.get_running_loop()
         self.loop = loop
@@ -211,6 +212,21 @@ def primary_address() -> str:
             return s.getsockname()[0]
         except OSError:
             return "127.0.0.1"
+
+
+def raise_file_limit() -> None:
+    """Each call holds four sockets; a default soft limit of 1024 files would cap the box near 250
+    calls, so take the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            log.warning("could not raise the open-file limit from %d", soft)
 
 
 def install_uvloop() -> bool:

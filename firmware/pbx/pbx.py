@@ -99,7 +99,7 @@ class Pbx:
             except Exception:
                 # A bug must cost one request a 500, not leave its transaction hanging.
                 log.exception("handling %s failed", event.request.method)
-                if event.tx.last_response is None or event.tx.last_response.status < 200:
+                if event.tx.last_status is None or event.tx.last_status < 200:
                     try:
                         self.sip.send_response(event.tx, make_response(event.request, 500, to_tag=new_tag()))
                     except Exception:

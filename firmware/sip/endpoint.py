@@ -485,12 +485,7 @@ class SipEndpoint:
     @staticmethod
     def _to_tag(tx: ServerTransaction) -> str:
         """The To tag the INVITE's responses carry, so the CANCEL's 200 has the same."""
-        last = tx.last_response
-        if last is not None and last.status > 100:
-            tag = last.to.tag
-            if tag:
-                return tag
-        return new_tag()
+        return tx.to_tag or new_tag()
 
     def _reject(self, req: Request, flow: Flow, status: int,
                 headers: list[tuple[str, str]] | tuple = ()) -> None:

@@ -22,9 +22,8 @@ their RFC letters; on a reliable transport there are no retransmissions
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass
-from .message import Request, Response, make_response
+from .message import CSeq, Request, Response, make_response
 
 __all__ = [
     "T1",
@@ -321,6 +320,22 @@ def _response_input(status: int, prefix: str) -> Input:
 # -- the machinery both sides share ------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RequestStub:
+    """What a server transaction keeps of its request once it has answered with a final.
+
+    From then on it only absorbs retransmissions (timers J, I, L) or waits for an ACK (G, H),
+    which needs its key and the bytes of its last response, not the parsed request. Under load
+    thousands of transactions sit in those states for 32 s; keeping ~10 KB of parsed message
+    each is what filled the box's memory (docs/benchmarks.md)."""
+
+    method: str
+    uri: str
+    call_id: str
+    cseq: "CSeq"
+    branch: str | None
+
+
 class _Transaction:
     kind: Kind
 
@@ -333,7 +348,7 @@ class _Transaction:
         self._deadlines: dict[str, float] = {}  # timer letter -> absolute time
         self._intervals: dict[str, float] = {}  # current interval of A, E, G
         self._outbox: list[bytes] = []
-        self._events: deque[Event] = deque()
+        self._events: list[Event] = []  # a deque costs 600 bytes; these hold one or two events
         self.state: State = State.TERMINATED  # set by _enter in subclasses
 
     # -- public verbs shared by both sides
@@ -357,7 +372,7 @@ class _Transaction:
         return out
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
     def timer_deadline(self, letter: str) -> float | None:
         """When timer ``letter`` ("A" … "M", "TRYING") fires, None if not running."""
@@ -407,8 +422,11 @@ class _Transaction:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.kind.value}, {self.request.method} "
-            f"branch={self.request.top_via.branch}, state={self.state.name}, timers={self._deadlines})"
+            f"key={self.key}, state={self.state.name}, timers={self._deadlines})"
         )
+
+
+_ANSWERED = frozenset({State.COMPLETED, State.CONFIRMED, State.ACCEPTED, State.TERMINATED})
 
 
 class ClientTransaction(_Transaction):
@@ -508,6 +526,8 @@ class ServerTransaction(_Transaction):
         self.kind = Kind.INVITE_SERVER if request.method == "INVITE" else Kind.NON_INVITE_SERVER
         self.key: tuple = server_key(request)
         self.last_response: Response | None = None
+        self.last_status: int | None = None  # kept after the response itself is let go
+        self.to_tag: str | None = None  # the To tag our responses carry (for the CANCEL's 200)
         self._last_bytes: bytes | None = None
         if self.kind is Kind.INVITE_SERVER:
             self._enter(State.PROCEEDING)
@@ -561,8 +581,18 @@ class ServerTransaction(_Transaction):
 
     def _send(self, response: Response) -> None:
         self.last_response = response
+        self.last_status = response.status
+        if response.status > 100:
+            self.to_tag = response.to.tag
         self._last_bytes = bytes(response)
         self._outbox.append(self._last_bytes)
+
+    def _enter(self, state: State) -> None:
+        super()._enter(state)
+        if state in _ANSWERED and self.last_response is not None and not isinstance(self.request, RequestStub):
+            req = self.request
+            self.request = RequestStub(req.method, req.uri, req.call_id, req.cseq, req.top_via.branch)  # type: ignore[assignment]
+            self.last_response = None
 
     def _on_timer(self, name: str, old: State, at: float) -> None:
         if name == "TRYING":

@@ -38,6 +38,9 @@ def _admit_all(data: bytes, addr: Addr, transport: str) -> bool:
     return True
 
 
+UDP_RCVBUF = 4 * 1024 * 1024
+
+
 class SipTransport:
     """UDP + TCP SIP transport for one endpoint (see the module docstring).
 
@@ -110,6 +113,14 @@ class SipTransport:
             except OSError as exc:
                 raise OSError(exc.errno, f"SIP: cannot bind UDP {host}:{port}: {exc.strerror or exc}") from exc
             bound = udp.get_extra_info("sockname")[1]
+            sock = udp.get_extra_info("socket")
+            if sock is not None:
+                # A burst of requests (a whole office re-registering after a power cut) must
+                # queue in the kernel rather than be dropped; the default is ~200 KB.
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+                except OSError:
+                    pass
             try:
                 server = await loop.create_server(
                     lambda: _TcpConnection(self, None), host, bound, reuse_address=True
