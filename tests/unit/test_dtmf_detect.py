@@ -211,8 +211,7 @@ VOICES = [("en-us", 160, 50), ("en-us+f3", 140, 70), ("en-gb", 190, 40),
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory) -> list[array]:
     """Several minutes of English from espeak-ng, resampled by sox to 8 kHz 16-bit mono."""
-    if not (shutil.which("espeak-ng") and shutil.which("sox")):
-        pytest.skip("espeak-ng and sox are needed for the talk-off test")
+    assert shutil.which("espeak-ng") and shutil.which("sox"), "espeak-ng and sox missing: run scripts/setup"
     d = tmp_path_factory.mktemp("speech")
     out = []
     text = " ".join(SENTENCES)

@@ -101,8 +101,8 @@ def test_add_saturate():
     assert array("h", add_saturate(a, b[:4])).tolist() == [32767, -32768, 5, 0]
 
 
-@pytest.mark.skipif(not mixer.HAVE_NUMPY, reason="numpy not installed in this venv")
 def test_numpy_and_python_paths_agree():
+    assert mixer.HAVE_NUMPY, "numpy is a dependency (pyproject.toml): run scripts/setup"
     rng = random.Random(5)
     for parties in (3, 4, 7, 12):
         frames = {i: array("h", [rng.randint(-32768, 32767) for _ in range(160)]).tobytes()
