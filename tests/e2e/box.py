@@ -110,8 +110,13 @@ class Box:
         self.secrets: dict[str, str] = {}
         self.sip_port = free_port()
         self.http_port = free_tcp_port()
-        self.rtp_lo = free_udp_range(rtp_count)
-        self.rtp_hi = self.rtp_lo + rtp_count - 1
+        # A random free range can hold the SIP or HTTP port (both come from the ephemeral
+        # range); the box rightly refuses that, so pick again.
+        while True:
+            self.rtp_lo = free_udp_range(rtp_count)
+            self.rtp_hi = self.rtp_lo + rtp_count - 1
+            if not any(self.rtp_lo <= p <= self.rtp_hi for p in (self.sip_port, self.http_port)):
+                break
         self.proc: subprocess.Popen | None = None
         self._log_file = None
         self.starts = 0

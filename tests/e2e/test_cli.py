@@ -87,9 +87,10 @@ def _run(data: Path, *, sip: int | None = None, http: int | None = None,
     """`linebox run` that is expected to refuse to start (a start is a timeout failure)."""
     sip = sip or free_port()
     http = http or free_tcp_port()
-    if rtp is None:
+    while rtp is None:
         lo = free_udp_range(20)
-        rtp = f"{lo}-{lo + 19}"
+        if not any(lo <= p < lo + 20 for p in (sip, http)):
+            rtp = f"{lo}-{lo + 19}"
     return run_cli(data, "run", "--bind", LOOPBACK, "--sip-port", str(sip), "--http-port",
                    str(http), "--rtp-ports", rtp, timeout=10)
 
