@@ -18,6 +18,13 @@ remote, increment two counters. No parsing, no copy. When a transform is set
 copied once: byte 1 (PT, marker kept) is rewritten from a precomputed
 128-entry list and the payload goes through ``bytes.translate``.
 
+Termination and recording (terminal.py). An endpoint that is not bridged
+may have a ``Terminal`` (the box is the far end: prompts, IVR, echo): its
+packets go to ``Terminal.on_rtp`` from the branch that used to count them as
+dropped, so the bridged path pays nothing. A recorded bridge sets ``tap`` on
+both RTP sides; the relay then calls it per packet after the route check --
+one attribute test per relayed packet when no recording is active.
+
 Two I/O styles are implemented; ``io="reader"`` is the default because it is
 faster (see scripts/bench_relay.py and the module's commit message):
 
@@ -41,6 +48,8 @@ import asyncio
 import errno
 import socket
 
+from .clock import FrameClock
+from .player import SoundCache
 from .ports import PortPool, PortPoolExhausted
 
 __all__ = ["MediaEngine", "Endpoint", "Bridge", "MediaError"]
@@ -99,7 +108,7 @@ class _Side:
 
     __slots__ = ("endpoint", "sock", "transport", "sendto", "out", "xf",
                  "latched", "dest", "sdp_dest", "packets_in", "packets_out",
-                 "dropped", "_loop", "_reading")
+                 "dropped", "term", "tap", "_loop", "_reading")
 
     def __init__(self, endpoint: "Endpoint", sock: socket.socket) -> None:
         self.endpoint = endpoint
@@ -108,6 +117,8 @@ class _Side:
         self.sendto = sock.sendto      # replaced by transport.sendto in transport mode
         self.out: _Side | None = None  # the matching side of the bridged endpoint
         self.xf: list | None = None    # RTP only: per-PT transform for packets received here
+        self.term = None               # RTP only: a Terminal taking packets while not bridged
+        self.tap = None                # RTP only: a bridge recording's feed, called per packet
         self.latched = None            # source address locked by the first packet
         self.dest = None               # where packets for our phone go: latched or SDP
         self.sdp_dest = None
@@ -147,8 +158,15 @@ class _Side:
             self.packets_in += 1
             out = self.out
             if out is None or out.dest is None:
+                # Not bridged: the box itself may be the far end. Off the
+                # relay path, so bridged packets pay nothing for it.
+                if out is None and self.term is not None:
+                    self.term.on_rtp(data)
+                    continue
                 self.dropped += 1
                 continue
+            if self.tap is not None:    # the one check recording costs the relay
+                self.tap(data)
             if self.xf is not None:
                 data = _transform(data, self.xf)
                 if data is None:
@@ -176,8 +194,13 @@ class _Side:
         self.packets_in += 1
         out = self.out
         if out is None or out.dest is None:
+            if out is None and self.term is not None:
+                self.term.on_rtp(data)
+                return
             self.dropped += 1
             return
+        if self.tap is not None:
+            self.tap(data)
         if self.xf is not None:
             data = _transform(data, self.xf)
             if data is None:
@@ -204,6 +227,7 @@ class _Side:
             self._loop.remove_reader(self.sock.fileno())
             self._reading = False
         self.out = None
+        self.term = self.tap = None
         if self.transport is not None:
             self.transport.close()      # closes the socket on the next loop pass -> connection_lost
         else:
@@ -222,6 +246,7 @@ class Endpoint:
         self._rtp = _Side(self, rtp_sock)
         self._rtcp = _Side(self, rtcp_sock)
         self.bridge: Bridge | None = None
+        self.terminal = None           # the Terminal playing/detecting on this leg, if any
         self.closed = False
         self._open_sides = 2
 
@@ -273,6 +298,8 @@ class Endpoint:
         self.closed = True
         if self.bridge is not None:
             self.bridge.close()
+        if self.terminal is not None:
+            self.terminal.close()
         self._engine._endpoint_closed(self)
         self._rtp.close()
         self._rtcp.close()
@@ -303,6 +330,7 @@ class Bridge:
         self._since: float | None = None
         self._since_b: float | None = None
         self._reported = False
+        self.recording = None           # a BridgeRecording while recording
         a._rtp.out, b._rtp.out = b._rtp, a._rtp
         a._rtcp.out, b._rtcp.out = b._rtcp, a._rtcp
         a.bridge = b.bridge = self
@@ -342,11 +370,36 @@ class Bridge:
                 xf[pt] = (pt_map[pt], transcode.get(pt))
         side.xf = xf
 
+    def record(self, recorder, codecs: tuple[str, str] = ("PCMU", "PCMU"), *,
+               on_event=None) -> None:
+        """Record the call: ``a``'s audio to the recorder's left channel, ``b``'s to the right.
+
+        ``codecs`` are the G.711 laws ("PCMU"/"PCMA") each side sends. Packets
+        received from each phone also go to a per-side jitter buffer; each
+        clock tick one frame per side goes to ``recorder.write(left, right)``
+        (see terminal.BridgeRecording). Events (DiskFull, RecordingStopped) go
+        to ``on_event``.
+        """
+        if self.closed:
+            raise MediaError("bridge is closed")
+        if self.recording is not None:
+            raise MediaError("bridge is already recording; stop_recording() first")
+        from .terminal import BridgeRecording   # terminal imports this module
+        self.recording = BridgeRecording(self._engine, self, recorder, codecs, on_event)
+
+    def stop_recording(self) -> "asyncio.Future | None":
+        """Stop the tap; the recorder is closed off the loop. Future -> RecordingStopped."""
+        rec, self.recording = self.recording, None
+        if rec is None:
+            return None
+        return rec.stop()
+
     def close(self) -> None:
         """Stop relaying; the endpoints stay open (they may be bridged again)."""
         if self.closed:
             return
         self.closed = True
+        self.stop_recording()
         for ep in (self.a, self.b):
             ep._rtp.out = ep._rtcp.out = None
             ep._rtp.xf = None
@@ -375,6 +428,8 @@ class MediaEngine:
         # counters of endpoints already closed, so stats stay cumulative
         self._closed_relayed = 0
         self._closed_dropped = 0
+        self._clock = None
+        self.sounds = SoundCache()      # prompts decoded once per engine
 
     def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket]:
         socks = []
@@ -421,6 +476,17 @@ class MediaEngine:
             return ep
         raise MediaError(f"no bindable RTP port pair in {self.port_pool.lo}..{self.port_pool.hi}")
 
+    @property
+    def clock(self) -> FrameClock:
+        """The engine's one 20 ms clock (created on first use; runs only with subscribers)."""
+        if self._clock is None:
+            self._clock = FrameClock(self._loop or asyncio.get_running_loop())
+        return self._clock
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop or asyncio.get_running_loop()
+
     def bridge(self, a: Endpoint, b: Endpoint) -> Bridge:
         """Relay between ``a`` and ``b``. Each endpoint may be in one bridge at a time."""
         if a is b:
@@ -430,6 +496,8 @@ class MediaEngine:
                 raise MediaError(f"{ep} is closed")
             if ep.bridge is not None:
                 raise MediaError(f"{ep} is already bridged; close that bridge first")
+            if ep.terminal is not None:
+                raise MediaError(f"{ep} has a terminal; close it first")
         br = Bridge(self, a, b)
         self._bridges.add(br)
         return br
@@ -484,6 +552,8 @@ class MediaEngine:
         """Close every endpoint (and so every bridge)."""
         for ep in list(self._endpoints):
             ep.close()
+        if self._clock is not None:
+            self._clock.close()
 
     def _endpoint_closed(self, ep: Endpoint) -> None:
         self._endpoints.discard(ep)

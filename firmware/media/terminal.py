@@ -1,0 +1,502 @@
+"""Media termination: the engine's end of a call leg when the box is the far end.
+
+The PBX never touches RTP (STYLE.md §5). For an IVR, a prompt, a feature code
+(``*43`` echo test ...) or voicemail it attaches a ``Terminal`` to the leg's
+``Endpoint`` and asks it to ``play``, ``echo`` or ``record``; the terminal
+reports ``DigitDetected``, ``PlaybackFinished`` and ``MediaTimeout`` back
+through ``on_event``. ``BridgeRecording`` is the same machinery on a relayed
+call: a tap on both directions of a ``Bridge`` feeding a stereo recorder.
+
+Receive path (``on_rtp``, called by the relay for an endpoint that is not
+bridged): RFC 4733 packets (PT == ``te_pt``) go to a ``DtmfReceiver``; audio
+(PT == ``pt``) goes to a ``JitterBuffer``, but only when something consumes
+it (in-band detection, echo, recording) -- a prompt-only leg parses nothing
+but the PT byte.
+
+Send path (``on_tick``, one call per 20 ms from the engine's ``FrameClock``
+for every terminal together): the frame comes from the echo (the jitter
+buffer's frame sent back as received), else the playing source, else G.711
+silence (comfort silence keeps NAT bindings open and the phone's jitter
+buffer fed; ``comfort_silence=False`` sends nothing instead). Each frame is
+an RTP packet with our own SSRC, sequence number and timestamp (+160 per
+frame, including frames the clock had to skip after a stall), the marker bit
+on the first packet of a talkspurt (RFC 3551 §4.1), sent to the endpoint's
+remote (the latched address). Prompts arrive pre-encoded (player.py), so a
+frame costs a slice, a header pack and one ``sendto``.
+
+Events are delivered with ``loop.call_soon``, never from inside ``play`` /
+``stop`` / a packet callback, so a handler may call back into the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from struct import Struct
+from typing import Callable, Union
+
+from .dtmf import DigitDetected, DtmfDetector, DtmfReceiver
+from .g711 import alaw2lin, ulaw2lin
+from .jitterbuffer import JitterBuffer, conceal
+from .player import CODECS, FRAME, Playlist, SharedSource, silence_payload
+from .recorder import CallRecorder, DiskFull, RecordingStopped
+from .relay import Endpoint, MediaEngine, MediaError
+
+__all__ = ["Terminal", "BridgeRecording", "PlaybackFinished", "MediaTimeout", "MediaEvent",
+           "DigitDetected", "RecordingStopped", "DiskFull", "STATIC_PT"]
+
+log = logging.getLogger(__name__)
+
+_HDR = Struct("!BBHII")
+_MASK32 = 0xFFFFFFFF
+STATIC_PT = {"PCMU": 0, "PCMA": 8}       # RFC 3551 static payload types
+_DECODERS = {"PCMU": ulaw2lin, "PCMA": alaw2lin}
+_PCM_SILENCE = bytes(2 * FRAME)
+_TIMEOUT_CHECK = 25                     # ticks between media-timeout checks (0.5 s)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished:
+    """A ``play`` ended: the source ran out (interrupted=False), or stop / barge-in /
+    another ``play`` / ``echo`` / ``close`` cut it (interrupted=True)."""
+    playback_id: int
+    interrupted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MediaTimeout:
+    """No RTP from the phone for ``seconds`` (reported once per silent period)."""
+    seconds: float
+
+
+MediaEvent = Union[DigitDetected, PlaybackFinished, MediaTimeout, RecordingStopped, DiskFull]
+
+
+def _payload(data: bytes) -> bytes | None:
+    """The payload of an RTP packet (CSRCs, extension and padding skipped), None if malformed."""
+    n = len(data)
+    if n < 12:
+        return None
+    b0 = data[0]
+    start = 12 + ((b0 & 0x0F) << 2)
+    end = n
+    if b0 & 0x10:
+        if start + 4 > n:
+            return None
+        start += 4 + 4 * int.from_bytes(data[start + 2:start + 4], "big")
+    if b0 & 0x20:
+        end -= data[-1]
+    if start > end:
+        return None
+    return data[start:end]
+
+
+class _Flusher:
+    """Runs a CallRecorder's flush / close in the default executor, off the packet path."""
+
+    __slots__ = ("loop", "recorder", "on_event", "busy", "stopped")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, recorder: CallRecorder,
+                 on_event: Callable[[MediaEvent], None] | None) -> None:
+        self.loop = loop
+        self.recorder = recorder
+        self.on_event = on_event
+        self.busy = False
+        self.stopped = False
+
+    def write(self, left: bytes | None, right: bytes | None) -> None:
+        rec = self.recorder
+        full = rec.write(left, right)       # flushes itself only if we fell 10 s behind
+        if full is not None:
+            self._disk_full(full)
+        elif rec.flush_due and not self.busy:
+            self.busy = True
+            fut = self.loop.run_in_executor(None, rec.flush)
+            fut.add_done_callback(self._flushed)
+
+    def _flushed(self, fut: asyncio.Future) -> None:
+        self.busy = False
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            log.error("recording %s: flush failed: %s", self.recorder.path, exc)
+            self.stopped = True
+            self.stop()
+        elif fut.result() is not None:
+            self._disk_full(fut.result())
+
+    def _disk_full(self, event: DiskFull) -> None:
+        # The recorder has already finalised its file; the call goes on.
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.on_event is not None:
+            self.on_event(event)
+        self.stop()
+
+    def stop(self) -> asyncio.Future:
+        """Close the recorder in the executor; the future (and on_event) get RecordingStopped."""
+        self.stopped = True
+        fut = self.loop.run_in_executor(None, self.recorder.close)
+        if self.on_event is not None:
+            on_event = self.on_event
+
+            def done(f: asyncio.Future) -> None:
+                if not f.cancelled() and f.exception() is None:
+                    on_event(f.result())
+            fut.add_done_callback(done)
+        return fut
+
+
+class Terminal:
+    """The engine's end of a call leg when the box itself is the far end (IVR, prompts,
+    feature codes, voicemail). See the module doc for the receive and send paths.
+
+    ``codec`` "PCMU" or "PCMA" with payload type ``pt`` (default the static one);
+    ``te_pt`` the negotiated telephone-event PT, or None; ``inband`` (default: True
+    exactly when ``te_pt`` is None) runs the Q.24 detector on received audio.
+    ``media_timeout`` seconds without RTP give one ``MediaTimeout`` (None: never).
+    """
+
+    def __init__(self, engine: MediaEngine, endpoint: Endpoint, *, codec: str = "PCMU",
+                 pt: int | None = None, te_pt: int | None = None,
+                 on_event: Callable[[MediaEvent], None],
+                 inband: bool | None = None, media_timeout: float | None = None,
+                 comfort_silence: bool = True) -> None:
+        if codec not in CODECS:
+            raise MediaError(f"codec must be one of {CODECS}, not {codec!r}")
+        if endpoint.closed:
+            raise MediaError(f"{endpoint} is closed")
+        if endpoint.bridge is not None:
+            raise MediaError(f"{endpoint} is bridged; close the bridge first")
+        if endpoint.terminal is not None:
+            raise MediaError(f"{endpoint} already has a terminal")
+        self.engine = engine
+        self.endpoint = endpoint
+        self.codec = codec
+        self.pt = STATIC_PT[codec] if pt is None else pt
+        self.te_pt = te_pt
+        self.inband = te_pt is None if inband is None else inband
+        self.media_timeout = media_timeout
+        self.comfort_silence = comfort_silence
+        self._on_event = on_event
+        self._loop = engine.loop
+        self._side = endpoint._rtp
+        self._decode = _DECODERS[codec]
+        self._silence = silence_payload(codec)
+        # RFC 3550 §5.1: random initial SSRC, sequence number and timestamp
+        self.ssrc = random.getrandbits(32)
+        self._seq = random.getrandbits(16)
+        self._ts = random.getrandbits(32)
+        self._talking = False           # last tick sent a packet (marker on the next start)
+        self.packets_sent = 0
+        self.send_errors = 0
+        # playback
+        self._source: Playlist | SharedSource | None = None
+        self._playback_id = 0
+        self._barge_in = True
+        # receive side
+        self._dtmf = DtmfReceiver() if te_pt is not None else None
+        self._detector = DtmfDetector() if self.inband else None
+        self._echo = False
+        self._flusher: _Flusher | None = None
+        self._jb: JitterBuffer | None = None
+        self._last_pcm = _PCM_SILENCE
+        self._lost_run = 0
+        self._update_rx()
+        # media timeout
+        self._seen = -1
+        self._since = self._loop.time()
+        self._timed_out = False
+        self._tick_n = 0
+        self.closed = False
+        endpoint.terminal = self
+        self._side.term = self
+        engine.clock.add(self)
+
+    # --- commands -----------------------------------------------------------
+
+    @property
+    def playing(self) -> int | None:
+        """The id of the playback in progress, or None."""
+        return self._playback_id if self._source is not None else None
+
+    def play(self, playlist: Playlist | SharedSource, *, barge_in: bool = True) -> int:
+        """Play ``playlist`` from the next tick; returns its playback id.
+
+        Replaces what was playing (that one finishes interrupted) and turns
+        echo off. With ``barge_in`` a detected digit stops it.
+        """
+        self._check_open()
+        self._finish(True)
+        if self._echo:
+            self.echo(False)
+        if isinstance(playlist, SharedSource):
+            playlist.listeners += 1
+        elif not isinstance(playlist, Playlist):
+            raise MediaError(f"cannot play {playlist!r}")
+        self._playback_id += 1
+        self._source = playlist
+        self._barge_in = barge_in
+        return self._playback_id
+
+    def stop(self) -> None:
+        """Stop the playback (PlaybackFinished interrupted=True); silence follows."""
+        self._finish(True)
+
+    def echo(self, on: bool = True) -> None:
+        """Echo test (*43): what the phone sends (through the jitter buffer) is sent back.
+
+        Turning it on stops any playback."""
+        self._check_open()
+        if on:
+            self._finish(True)
+        self._echo = on
+        self._update_rx()
+
+    def record(self, recorder: CallRecorder) -> None:
+        """Record what the phone sends (mono; a stereo recorder gets silence on the right)."""
+        self._check_open()
+        if self._flusher is not None:
+            raise MediaError("already recording; stop_recording() first")
+        self._flusher = _Flusher(self._loop, recorder, self._emit)
+        self._update_rx()
+
+    def stop_recording(self) -> asyncio.Future | None:
+        """Stop recording; the future resolves to RecordingStopped (also sent as an event)."""
+        fl, self._flusher = self._flusher, None
+        self._update_rx()
+        if fl is None or fl.stopped:
+            return None
+        return fl.stop()
+
+    def close(self) -> None:
+        """Stop everything and detach from the endpoint (which stays open for the leg)."""
+        if self.closed:
+            return
+        self._finish(True)
+        self.stop_recording()
+        self.closed = True
+        self.engine.clock.remove(self)
+        if self._side.term is self:
+            self._side.term = None
+        if self.endpoint.terminal is self:
+            self.endpoint.terminal = None
+
+    # --- internals ----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise MediaError("terminal is closed")
+
+    def _emit(self, event: MediaEvent) -> None:
+        self._loop.call_soon(self._on_event, event)
+
+    def _finish(self, interrupted: bool) -> None:
+        src = self._source
+        if src is None:
+            return
+        self._source = None
+        if isinstance(src, SharedSource):
+            src.listeners -= 1
+        self._emit(PlaybackFinished(self._playback_id, interrupted))
+
+    def _update_rx(self) -> None:
+        """Buffer received audio only while something uses it."""
+        need = self._echo or self._detector is not None or self._flusher is not None
+        if need and self._jb is None:
+            self._jb = JitterBuffer()
+        elif not need:
+            self._jb = None
+
+    def _digit(self, d: DigitDetected) -> None:
+        self._emit(d)
+        if self._barge_in and self._source is not None:
+            self._finish(True)
+
+    def on_rtp(self, data: bytes) -> None:
+        """A packet from the phone (latched source), called by the relay's reader."""
+        if len(data) < 12:
+            return
+        b1 = data[1]
+        pt = b1 & 0x7F
+        if pt == self.pt:
+            jb = self._jb
+            if jb is not None:
+                payload = _payload(data)
+                if payload:
+                    seq, ts, ssrc = _HDR.unpack_from(data)[2:]
+                    jb.put_raw(seq, ts, ssrc, payload, self._loop.time(), bool(b1 & 0x80))
+        elif pt == self.te_pt and self._dtmf is not None:
+            payload = _payload(data)
+            if payload:
+                ts = int.from_bytes(data[4:8], "big")
+                for d in self._dtmf.feed(ts, payload, bool(b1 & 0x80)):
+                    self._digit(d)
+
+    def _receive(self, now: float) -> bytes | None:
+        """One tick of received audio: the payload to echo; feeds detector and recorder."""
+        frame = self._jb.get(now)
+        payload = None
+        pcm = None
+        if frame is not None:
+            if frame.concealed:
+                self._lost_run += 1
+                if self._flusher is not None or self._detector is not None:
+                    pcm = conceal(self._last_pcm, self._lost_run)
+            else:
+                payload = frame.payload
+                self._lost_run = 0
+                if self._flusher is not None or self._detector is not None:
+                    pcm = self._decode(payload)
+                    self._last_pcm = pcm
+        det = self._detector
+        if det is not None:
+            # silence keeps the detector's timeline (pauses between digits) right
+            for d in det.feed(pcm if pcm is not None else _PCM_SILENCE):
+                self._digit(d)
+        fl = self._flusher
+        if fl is not None and not fl.stopped:
+            fl.write(pcm, None)
+        return payload
+
+    def on_tick(self, frame: int, count: int, skipped: int, now: float) -> None:
+        """The clock's call: produce ``count`` frames (see module doc)."""
+        if skipped:
+            self._ts = (self._ts + FRAME * skipped) & _MASK32
+            self._talking = False
+        side = self._side
+        for i in range(count):
+            echoed = self._receive(now) if self._jb is not None else None
+            payload = None
+            if self._echo:
+                payload = echoed
+            else:
+                src = self._source
+                if src is not None:
+                    if type(src) is Playlist:
+                        payload = src.next_payload(self.codec)
+                    else:
+                        payload = src.payload(frame + i, self.codec)
+                    if payload is None:
+                        self._finish(False)
+            if payload is None and self.comfort_silence:
+                payload = self._silence
+            dest = side.dest
+            if payload is None or dest is None:
+                self._talking = False
+            else:
+                b1 = self.pt
+                if not self._talking:
+                    b1 |= 0x80
+                    self._talking = True
+                try:
+                    side.sendto(_HDR.pack(0x80, b1, self._seq, self._ts, self.ssrc) + payload,
+                                dest)
+                except OSError:         # send buffer full / unreachable: drop, never queue
+                    self.send_errors += 1
+                else:
+                    self.packets_sent += 1
+                    side.packets_out += 1
+                self._seq = (self._seq + 1) & 0xFFFF
+            self._ts = (self._ts + FRAME) & _MASK32
+        if self.media_timeout is not None:
+            self._tick_n += 1
+            if self._tick_n >= _TIMEOUT_CHECK:
+                self._tick_n = 0
+                self._check_timeout(now)
+
+    def _check_timeout(self, now: float) -> None:
+        n = self._side.packets_in
+        if n != self._seen:
+            self._seen, self._since, self._timed_out = n, now, False
+        elif not self._timed_out and now - self._since > self.media_timeout:
+            self._timed_out = True
+            self._emit(MediaTimeout(round(now - self._since, 3)))
+
+    def __repr__(self) -> str:
+        state = ("echo" if self._echo else f"playing #{self._playback_id}" if self._source
+                 else "idle")
+        return (f"Terminal({self.endpoint.local_port}, {self.codec}/{self.pt}, te={self.te_pt}, "
+                f"inband={self.inband}, {state}, sent={self.packets_sent})")
+
+
+class BridgeRecording:
+    """A ``Bridge``'s recording tap (made by ``Bridge.record``).
+
+    The relay calls ``tap_a`` / ``tap_b`` with every packet it relays from
+    phone a / phone b; they go to a jitter buffer per side (audio PT only, so
+    RFC 4733 packets are not recorded as noise). Each clock tick takes one
+    frame per side, decodes it with that side's law and writes it to the
+    recorder (None = that side sent nothing: silence, channels stay aligned).
+    """
+
+    def __init__(self, engine: MediaEngine, bridge, recorder: CallRecorder,
+                 codecs: tuple[str, str], on_event: Callable[[MediaEvent], None] | None) -> None:
+        for c in codecs:
+            if c not in CODECS:
+                raise MediaError(f"codec must be one of {CODECS}, not {c!r}")
+        self.engine = engine
+        self.bridge = bridge
+        self._loop = engine.loop
+        self._pts = (STATIC_PT[codecs[0]], STATIC_PT[codecs[1]])
+        self._decoders = (_DECODERS[codecs[0]], _DECODERS[codecs[1]])
+        self._jbs = (JitterBuffer(), JitterBuffer())
+        self._last = [_PCM_SILENCE, _PCM_SILENCE]
+        self._lost = [0, 0]
+        self._flusher = _Flusher(self._loop, recorder, on_event)
+        self._sides = (bridge.a._rtp, bridge.b._rtp)
+        self._sides[0].tap = self.tap_a
+        self._sides[1].tap = self.tap_b
+        engine.clock.add(self)
+
+    @property
+    def recorder(self) -> CallRecorder:
+        return self._flusher.recorder
+
+    def _put(self, k: int, data: bytes) -> None:
+        if len(data) < 12 or data[1] & 0x7F != self._pts[k]:
+            return
+        payload = _payload(data)
+        if payload:
+            seq, ts, ssrc = _HDR.unpack_from(data)[2:]
+            self._jbs[k].put_raw(seq, ts, ssrc, payload, self._loop.time(), bool(data[1] & 0x80))
+
+    def tap_a(self, data: bytes) -> None:
+        self._put(0, data)
+
+    def tap_b(self, data: bytes) -> None:
+        self._put(1, data)
+
+    def _pcm(self, k: int, now: float) -> bytes | None:
+        frame = self._jbs[k].get(now)
+        if frame is None:
+            return None
+        if frame.concealed:
+            self._lost[k] += 1
+            return conceal(self._last[k], self._lost[k])
+        self._lost[k] = 0
+        pcm = self._last[k] = self._decoders[k](frame.payload)
+        return pcm
+
+    def on_tick(self, frame: int, count: int, skipped: int, now: float) -> None:
+        fl = self._flusher
+        if fl.stopped:
+            self.engine.clock.remove(self)
+            return
+        for _ in range(skipped + count):    # a recording has no RTP clock: keep wall time
+            fl.write(self._pcm(0, now), self._pcm(1, now))
+
+    def stop(self) -> asyncio.Future:
+        for side, tap in zip(self._sides, (self.tap_a, self.tap_b)):
+            if side.tap == tap:
+                side.tap = None
+        self.engine.clock.remove(self)
+        if self._flusher.stopped:           # stopped itself (disk full): already closing
+            fut = self._loop.create_future()
+            fut.set_result(self._flusher.recorder.close())
+            return fut
+        return self._flusher.stop()
