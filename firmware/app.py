@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import logging
 import signal
 import time
@@ -30,6 +31,8 @@ from firmware.store.db import Store, Writer
 log = logging.getLogger("linebox")
 
 USER_AGENT = "LineBox/0.1"
+PID_NAME = "linebox.pid"
+APPLIED_NAME = "config.applied"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Box:
         self.writer = Writer(self.store)
         self.writer.start()
         self.config_rev = await self.store.config_rev()
+        (opts.data / APPLIED_NAME).write_text(f"{self.config_rev}\n")
         self.settings = effective(await self.store.settings())
         self.extensions = {e.number: e for e in await self.store.extensions()}
         s = self.settings
@@ -138,10 +142,15 @@ class Box:
 
     async def _tick(self) -> None:
         self.pbx.check_media(self.loop.time())
+        await self._tick_config()
+
+    async def _tick_config(self) -> None:
         rev = await self.store.config_rev()
         if rev != self.config_rev:
             self.config_rev = rev
             await self.reload()
+            # The CLI waits on this file to report "applied" only when it is true.
+            (self.opts.data / APPLIED_NAME).write_text(f"{rev}\n")
 
     async def reload(self) -> None:
         """Applies configuration changed by the CLI or web admin, without a restart."""
@@ -179,6 +188,22 @@ class Box:
                  "reachable": (b.aor, b.contact) not in self.registrar.unreachable}
                 for b in self.registrar.all(now)]
 
+    async def _abandon_start(self) -> None:
+        """Start failed half-way (a port in use): close what was opened so the process can exit."""
+        for name in ("http", "sip"):
+            part = getattr(self, name, None)
+            if part is not None:
+                try:
+                    await part.close()
+                except Exception:
+                    log.debug("closing %s after a failed start", name, exc_info=True)
+        if getattr(self, "media", None) is not None:
+            self.media.close()
+        if getattr(self, "writer", None) is not None:
+            await self.writer.stop()
+        if getattr(self, "store", None) is not None:
+            await self.store.close()
+
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
@@ -191,13 +216,27 @@ class Box:
         await self.store.close()
 
     async def run_forever(self, ready: Callable[[], None] | None = None) -> None:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self._abandon_start()
+            raise
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 self.loop.add_signal_handler(sig, self._stop.set)
         if ready is not None:
             ready()
-        await self._stop.wait()
+        with contextlib.suppress(NotImplementedError):
+            # The CLI (and later the web admin) signal a configuration change, so it applies
+            # at once; the once-a-second config_rev poll stays as the safety net.
+            self.loop.add_signal_handler(signal.SIGHUP, lambda: self.loop.create_task(self._tick_config()))
+        pidfile = self.opts.data / PID_NAME
+        pidfile.write_text(f"{os.getpid()}\n")
+        try:
+            await self._stop.wait()
+        finally:
+            with contextlib.suppress(OSError):
+                pidfile.unlink()
         log.info("stopping")
         await self.stop()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import logging
 import sqlite3
 import sys
@@ -100,6 +102,28 @@ async def _with_store(data: Path, fn: Callable[[Store], Awaitable[Any]], *, crea
         await store.close()
 
 
+def notify_running(data: Path, rev: int, timeout: float = 3.0) -> None:
+    """Tells a box running on this data directory that its configuration changed (SIGHUP) and
+    waits until it has applied revision ``rev``, so the change is live when the command returns."""
+    from firmware.app import APPLIED_NAME, PID_NAME
+
+    try:
+        pid = int((data / PID_NAME).read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        return  # not running (or a stale pid file): it reads the database when it starts
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if int((data / APPLIED_NAME).read_text().strip() or -1) >= rev:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    print(f"linebox: warning: the running box (pid {pid}) has not applied the change yet; "
+          "it will within a few seconds", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -121,10 +145,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "demo":
         return asyncio.run(_with_store(data, _demo, create=True))
     if cmd == "ext":
-        return asyncio.run(_with_store(data, lambda s: _ext(s, args)))
+        rc = asyncio.run(_with_store(data, lambda s: _ext(s, args)))
+        if args.ext_command in ("add", "remove"):
+            notify_running(data, asyncio.run(_with_store(data, lambda s: s.config_rev())))
+        return rc
     if cmd == "set":
         value = parse_setting(args.key, args.value)
-        asyncio.run(_with_store(data, lambda s: s.set_setting(args.key, str(value))))
+
+        async def apply(store: Store) -> int:
+            await store.set_setting(args.key, str(value))
+            return await store.config_rev()
+
+        notify_running(data, asyncio.run(_with_store(data, apply)))
         print(f"{args.key} = {value}")
         return 0
     if cmd == "settings":
@@ -217,8 +249,8 @@ def _run(args: argparse.Namespace) -> int:
         asyncio.run(box.run_forever(ready))
     except OSError as exc:
         if exc.errno in (98, 48):  # EADDRINUSE (Linux, BSD)
-            raise CliError(f"a port is already in use ({exc.strerror}: {exc.filename or ''}{_which_port(exc, args)}); "
-                           "stop the program using it or choose another with --sip-port/--http-port") from None
+            raise CliError(f"{_which_port(exc, args)} is already in use ({exc.strerror}); stop the program using it "
+                           "or choose another with --sip-port/--http-port") from None
         if exc.errno == 13:
             raise CliError(f"not allowed to bind ({exc.strerror}); ports below 1024 need root or "
                            "CAP_NET_BIND_SERVICE, or choose --sip-port 5060 and --http-port 8080") from None
@@ -231,10 +263,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _which_port(exc: OSError, args: argparse.Namespace) -> str:
     text = str(exc)
-    for name, port in (("SIP", args.sip_port), ("HTTP", args.http_port)):
-        if f":{port}" in text or f", {port})" in text:
-            return f"{name} port {port}"
-    return ""
+    if text.startswith("SIP") or f":{args.sip_port}" in text:
+        return f"SIP port {args.sip_port}"
+    if f":{args.http_port}" in text or f", {args.http_port})" in text:
+        return f"HTTP port {args.http_port}"
+    return "a port"
 
 
 if __name__ == "__main__":

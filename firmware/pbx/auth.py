@@ -2,10 +2,9 @@
 
 Nonces are self-certifying (an HMAC over their issue time and a random part, keyed by a secret
 made at start), so a flood of unauthenticated requests costs no memory. Each nonce is accepted
-once: the box remembers used nonces until they expire. A client that reuses a used nonce with
-a correct digest and a new nc/cnonce gets ``stale=true`` (its password was right; it simply
-answers the fresh challenge); the exact same credentials again are a replay and count as a
-failure. Unknown users get exactly the challenge and the failure a real user gets: the digest is
+once: the box remembers used nonces until they expire. Any reuse of a used nonce with a correct
+digest gets ``stale=true`` and a fresh nonce (the password was right; a phone simply answers the
+new challenge); the exact same credentials again are a replay and also count as a failure. Unknown users get exactly the challenge and the failure a real user gets: the digest is
 computed against a dummy secret so even the timing matches.
 """
 
@@ -98,7 +97,9 @@ class Authenticator:
         used = self._used.get(creds.nonce)
         if used is not None:
             if (used[1], used[2]) == (creds.nc, creds.cnonce):
-                return Verdict(None, False, failure="replayed nonce")
+                # An exact replay counts against its source; the answer is still the stale
+                # challenge every reuse gets, so a replay learns nothing new.
+                return Verdict(None, False, stale=True, failure="replayed nonce")
             return Verdict(None, False, stale=True)
         self._used[creds.nonce] = (issued + self.nonce_ttl, creds.nc, creds.cnonce)
         return Verdict(creds.username, True)

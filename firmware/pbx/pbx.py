@@ -25,7 +25,7 @@ from .auth import Authenticator
 from .b2bua import Call
 from .events import Release, Setup
 from .guard import Guard
-from .registrar import Registrar
+from .registrar import Registrar, destination
 from .sipleg import InboundLeg, OutboundLeg, SipLeg
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class Pbx:
             call.fail("not-registered")
             return
         for b in bindings:
-            flow = self.flow_to(b.transport, b.source)
+            flow = self.flow_to(b.transport, destination(b))
             leg = OutboundLeg(self, flow, target=b.contact, callee=number, setup=setup)
             call.add_callee(leg)
         for leg in list(call.candidates):
@@ -273,7 +273,7 @@ class Pbx:
         """OPTIONS to every registered contact: finds dead phones and keeps NAT mappings open."""
         now = time.time()
         for b in self.registrar.all(now):
-            flow = self.flow_to(b.transport, b.source)
+            flow = self.flow_to(b.transport, destination(b))
             req = Request("OPTIONS", b.contact, [
                 ("Max-Forwards", "70"),
                 ("From", f"<sip:linebox@{self.domain}>;tag={new_tag()}"),

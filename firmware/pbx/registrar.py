@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from firmware.sip.message import ParseError, Request, Response, make_response
+from firmware.sip.uri import SipUri
 from firmware.store.db import Binding
 
 Addr = tuple[str, int]
@@ -149,6 +150,26 @@ class Registrar:
     def remove_aor(self, aor: str) -> None:
         for contact in list(self._bindings.get(aor, {})):
             self._remove(aor, contact)
+
+
+def destination(b: Binding) -> Addr:
+    """Where requests for a binding go.
+
+    Over TCP: back through the phone's own connection (RFC 5626 flow). Over UDP: the Contact
+    when it names the host the REGISTER came from (the phone said which port it listens on;
+    also a third-party registration from the same host), else the source address we saw — a
+    Contact with another address means the phone is behind NAT and only its mapping is reachable.
+    """
+    if b.transport != "udp":
+        return b.source
+    try:
+        uri = SipUri.parse(b.contact)
+    except ParseError:
+        return b.source
+    host = uri.host[1:-1] if uri.host.startswith("[") else uri.host
+    if host == b.source[0]:
+        return (host, uri.port or 5060)
+    return b.source
 
 
 def _http_date(ts: float) -> str:

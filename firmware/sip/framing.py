@@ -42,6 +42,7 @@ class StreamFramer:
         self.max_message = min(max_message, max_buffer) if max_buffer else max_message
         self._buf = bytearray()
         self.pings = 0  #: RFC 5626 double-CRLF keep-alives seen so far (answer each with CRLF)
+        self.error: ParseError | None = None  #: framing lost after the messages last returned
 
     def pop_pings(self) -> int:
         """Return and reset the count of keep-alive pings to answer."""
@@ -58,9 +59,22 @@ class StreamFramer:
 
         Raises ParseError when the stream cannot be framed any more (see module doc).
         """
+        if self.error is not None:
+            raise self.error
         buf = self._buf
         buf += data
         out: list[bytes] = []
+        try:
+            self._split(buf, out)
+        except ParseError as err:
+            if not out:
+                raise
+            # Messages framed before the bad bytes are whole and get their answers first
+            # (RFC 4475 dblreq over TCP); the error waits in `error` for the transport.
+            self.error = err
+        return out
+
+    def _split(self, buf: bytearray, out: list[bytes]) -> None:
         while True:
             # keep-alives only ever come between messages (RFC 5626 §3.5.1)
             skip = 0
@@ -78,19 +92,19 @@ class StreamFramer:
                 if len(buf) > 4:
                     # a CR not followed by LF at a message boundary: not SIP
                     raise self._error(bytes(buf), "garbage between messages", 400)
-                return out
+                return
             hend = buf.find(b"\r\n\r\n")
             if hend < 0:
                 if len(buf) > self.max_message or len(buf) > self.max_buffer:
                     raise self._error(bytes(buf), "header section too large", 513)
-                return out
+                return
             head = bytes(buf[: hend + 2])
             length = self._content_length(head)
             total = hend + 4 + length
             if total > self.max_message:
                 raise self._error(head, "message too large", 513)
             if len(buf) < total:
-                return out
+                return
             out.append(bytes(buf[:total]))
             del buf[:total]
 

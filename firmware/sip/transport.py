@@ -18,6 +18,7 @@ transactions that were sending over it.
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 import socket
 from typing import Callable
@@ -32,6 +33,18 @@ __all__ = ["SipTransport"]
 log = logging.getLogger(__name__)
 
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
+def _errno(exc: OSError) -> int | None:
+    """uvloop wraps the bind error in one without errno; the cause keeps it."""
+    while exc is not None and exc.errno is None and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__
+    return exc.errno
+
+
+def _reason(exc: OSError) -> str:
+    code = _errno(exc)
+    return os.strerror(code) if code else str(exc)
 
 
 def _admit_all(data: bytes, addr: Addr, transport: str) -> bool:
@@ -111,7 +124,7 @@ class SipTransport:
             try:
                 udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
             except OSError as exc:
-                raise OSError(exc.errno, f"SIP: cannot bind UDP {host}:{port}: {exc.strerror or exc}") from exc
+                raise OSError(_errno(exc), f"SIP: cannot bind UDP {host}:{port}: {_reason(exc)}") from exc
             bound = udp.get_extra_info("sockname")[1]
             sock = udp.get_extra_info("socket")
             if sock is not None:
@@ -129,7 +142,7 @@ class SipTransport:
                 udp.close()
                 if attempt + 1 < attempts:
                     continue  # port 0: the UDP port was free, its TCP twin was not
-                raise OSError(exc.errno, f"SIP: cannot bind TCP {host}:{bound}: {exc.strerror or exc}") from exc
+                raise OSError(_errno(exc), f"SIP: cannot bind TCP {host}:{bound}: {_reason(exc)}") from exc
             break
         self._udp = udp  # type: ignore[assignment]
         self._server = server
@@ -385,11 +398,7 @@ class _TcpConnection(asyncio.Protocol):
         try:
             messages = self.framer.feed(data)
         except ParseError as err:
-            # the framing is lost: answer if there is enough to answer, then close
-            response = make_error_response(err, to_tag=new_tag())
-            if response is not None and self.transport is not None:
-                self.transport.write(bytes(response))
-            self.close()
+            self._framing_lost(err)
             return
         pings = self.framer.pop_pings()
         if pings and self.transport is not None:
@@ -398,6 +407,15 @@ class _TcpConnection(asyncio.Protocol):
             for message in messages:
                 self.owner._stream_message(self, message)
             self.owner._flush()
+        if self.framer.error is not None:
+            self._framing_lost(self.framer.error)
+
+    def _framing_lost(self, err: ParseError) -> None:
+        """Answer if there is enough to answer, then close: the stream cannot be followed."""
+        response = make_error_response(err, to_tag=new_tag())
+        if response is not None and self.transport is not None:
+            self.transport.write(bytes(response))
+        self.close()
 
     def eof_received(self) -> bool:
         return False  # the peer is done: close our side too

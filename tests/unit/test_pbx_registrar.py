@@ -86,3 +86,14 @@ def test_dispositions() -> None:
     assert disposition(False, "busy") == "BUSY"
     assert disposition(False, "cancel") == "NO ANSWER"
     assert disposition(False, "not-found") == "FAILED"
+
+
+def test_destination_follows_nat_and_same_host_contacts() -> None:
+    from firmware.pbx.registrar import destination
+
+    natted = Binding("1001", "sip:1001@192.168.1.20:5062", 0.0, "udp", ("203.0.113.4", 40000), "c", 1)
+    assert destination(natted) == ("203.0.113.4", 40000)
+    same_host = Binding("1001", "sip:1001@127.0.0.1:5070", 0.0, "udp", ("127.0.0.1", 41000), "c", 1)
+    assert destination(same_host) == ("127.0.0.1", 5070)  # e.g. a third-party registration
+    tcp = Binding("1001", "sip:1001@127.0.0.1:5070;transport=tcp", 0.0, "tcp", ("127.0.0.1", 41000), "c", 1)
+    assert destination(tcp) == ("127.0.0.1", 41000)  # back through the phone's connection

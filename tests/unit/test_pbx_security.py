@@ -80,7 +80,7 @@ def test_auth_accepts_right_password_once_per_nonce() -> None:
     assert v.ok and v.user == "1001"
     # The same header again is a replay: refused and counted.
     v = auth.check(answer(ch, "1001", "Correct-Horse-42"), method="REGISTER", now=101.0)
-    assert not v.ok and v.failure == "replayed nonce"
+    assert not v.ok and v.failure == "replayed nonce" and v.stale
     # A new nc on the spent nonce: password right, nonce spent -> stale, not a failure.
     v = auth.check(answer(ch, "1001", "Correct-Horse-42", nc=2, cnonce="def"), method="REGISTER", now=101.0)
     assert not v.ok and v.stale and v.failure is None

@@ -128,3 +128,14 @@ def test_framed_messages_round_trip_through_the_parser() -> None:
     for raw in f.feed(INVITE + OK + BYE):
         assert bytes(Message.parse(raw)) == raw
     assert isinstance(Message.parse(OK), Response)
+
+
+def test_messages_before_bad_bytes_are_returned_and_the_error_waits() -> None:
+    # RFC 4475 dblreq over TCP: a whole REGISTER, then an INVITE with no Content-Length.
+    ok = b"REGISTER sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+    bad = b"INVITE sip:y SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n\r\n"
+    f = StreamFramer()
+    assert f.feed(ok + bad) == [ok]
+    assert f.error is not None and f.error.status == 400
+    with pytest.raises(ParseError):
+        f.feed(b"more")
