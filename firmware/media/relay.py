@@ -48,8 +48,6 @@ import asyncio
 import errno
 import socket
 
-from .clock import FrameClock
-from .player import SoundCache
 from .ports import PortPool, PortPoolExhausted
 
 __all__ = ["MediaEngine", "Endpoint", "Bridge", "MediaError"]
@@ -429,7 +427,7 @@ class MediaEngine:
         self._closed_relayed = 0
         self._closed_dropped = 0
         self._clock = None
-        self.sounds = SoundCache()      # prompts decoded once per engine
+        self._sounds = None
 
     def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket]:
         socks = []
@@ -476,12 +474,24 @@ class MediaEngine:
             return ep
         raise MediaError(f"no bindable RTP port pair in {self.port_pool.lo}..{self.port_pool.hi}")
 
+    # The clock and the sound cache are imported on first use: a box that only
+    # relays does not load ctypes, the tone tables or the WAV reader.
+
     @property
-    def clock(self) -> FrameClock:
-        """The engine's one 20 ms clock (created on first use; runs only with subscribers)."""
+    def clock(self):
+        """The engine's one 20 ms ``FrameClock`` (made on first use; runs only with subscribers)."""
         if self._clock is None:
+            from .clock import FrameClock
             self._clock = FrameClock(self._loop or asyncio.get_running_loop())
         return self._clock
+
+    @property
+    def sounds(self):
+        """The engine's ``SoundCache``: each prompt file decoded once for every playlist."""
+        if self._sounds is None:
+            from .player import SoundCache
+            self._sounds = SoundCache()
+        return self._sounds
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
