@@ -24,6 +24,7 @@ from firmware.pbx.guard import Guard
 from firmware.pbx.pbx import Pbx
 from firmware.pbx.registrar import Registrar
 from firmware.pbx.settings import effective
+from firmware.prompts import PromptSet
 from firmware.sip.endpoint import SipEndpoint
 from firmware.sip.transport import SipTransport
 from firmware.store.db import Store, Writer
@@ -83,13 +84,14 @@ class Box:
         self.sip = SipTransport(self.endpoint, on_event=self._on_sip_event, admit=self._admit)
         self.pbx = Pbx(loop=loop, sip=self.sip, media=self.media, registrar=self.registrar, auth=self.auth,
                        guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,
-                       domain=self._domain(), user_agent=USER_AGENT)
+                       domain=self._domain(), prompts=PromptSet(), user_agent=USER_AGENT)
         await self.sip.start(opts.bind, opts.sip_port)
         self.http = HttpApi({
             "/health": self._health,
             "/api/calls": lambda: [c.summary() for c in self.pbx.calls],
             "/api/registrations": self._registrations,
             "/api/security-events": lambda: [asdict(e) for e in self.guard.events],
+            "/api/media-events": lambda: list(self.pbx.media_events),
         })
         try:
             await self.http.start(opts.bind, opts.http_port)

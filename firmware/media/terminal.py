@@ -54,6 +54,7 @@ _MASK32 = 0xFFFFFFFF
 STATIC_PT = {"PCMU": 0, "PCMA": 8}       # RFC 3551 static payload types
 _DECODERS = {"PCMU": ulaw2lin, "PCMA": alaw2lin}
 _PCM_SILENCE = bytes(2 * FRAME)
+DUPLICATE_WINDOW = 0.3                # s: the same key seen by RFC 4733 and in-band is one press
 _TIMEOUT_CHECK = 25                     # ticks between media-timeout checks (0.5 s)
 
 
@@ -202,6 +203,7 @@ class Terminal:
         self._dtmf = DtmfReceiver() if te_pt is not None else None
         self._detector = DtmfDetector() if self.inband else None
         self._echo = False
+        self._last_digit: tuple[str, str, float] | None = None
         self._flusher: _Flusher | None = None
         self._jb: JitterBuffer | None = None
         self._last_pcm = _PCM_SILENCE
@@ -313,6 +315,13 @@ class Terminal:
             self._jb = None
 
     def _digit(self, d: DigitDetected) -> None:
+        # A phone may send a key both as RFC 4733 events and as in-band audio; listening to
+        # both (to serve either kind of phone) must still give one digit per key press.
+        now = self._loop.time()
+        last = self._last_digit
+        if last is not None and last[0] == d.digit and last[1] != d.source and now - last[2] < DUPLICATE_WINDOW:
+            return
+        self._last_digit = (d.digit, d.source, now)
         self._emit(d)
         if self._barge_in and self._source is not None:
             self._finish(True)

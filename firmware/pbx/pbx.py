@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from firmware.media.player import SoundCache
 from firmware.media.relay import Bridge, MediaEngine
+from firmware.prompts import PromptSet
 from firmware.sip import endpoint as ep
 from firmware.sip.endpoint import Flow
 from firmware.sip.message import ParseError, Request, make_response, new_tag
 from firmware.sip.transaction import ClientTransaction, ServerTransaction
 from firmware.store.db import Writer
 
+from .apps import FEATURE_CODES
 from .auth import Authenticator
 from .b2bua import Call
 from .events import Release, Setup
@@ -50,6 +54,7 @@ class Pbx:
         settings: dict[str, Any],
         extensions: dict[str, Any],
         domain: str,
+        prompts: PromptSet,
         user_agent: str = "LineBox",
     ) -> None:
         self.loop = loop
@@ -70,6 +75,9 @@ class Pbx:
         self.server_invites: dict[ServerTransaction, InboundLeg] = {}
         self.bridges: dict[Bridge, Call] = {}
         self.qualify_txs: dict[ClientTransaction, tuple[str, str]] = {}
+        self.prompts = prompts
+        self.sounds = SoundCache()  # prompts decoded once, shared by every call
+        self.media_events: deque[dict[str, Any]] = deque(maxlen=200)
 
     def spawn(self, coro: Any, name: str, *, on_error: Callable[[], None]) -> None:
         """Runs a setup step; a crash in it fails that call with a clear answer, not silence."""
@@ -203,6 +211,12 @@ class Pbx:
     def route(self, call: Call, setup: Setup) -> None:
         """Places a call set up by its caller: today, extension to extension."""
         number = setup.callee
+        app = FEATURE_CODES.get(number)
+        if app is not None:
+            leg = app(self, setup, self.prompts)
+            call.add_callee(leg)  # type: ignore[arg-type]
+            self.spawn(leg.start(), f"app-{call.id}", on_error=lambda: call.on_event(leg, Release("congestion", 503)))
+            return
         if number not in self.extensions:
             call.fail("not-found")
             return

@@ -1,0 +1,202 @@
+"""Applications the box answers itself: diagnostic feature codes now, IVR and voicemail later.
+
+An application is a call leg like any phone (STYLE.md §4): the controller sends it Setup-time
+events and it answers with Answer/Release. Its media is a Terminal of the media engine on the
+caller's own endpoint, so the PBX never touches RTP: it asks the engine to play, echo and detect,
+and gets DigitDetected/PlaybackFinished back. Each application is a small state machine over
+those events; the table at the bottom maps feature codes to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Callable
+
+from firmware.media.dtmf import DigitDetected
+from firmware.media.player import Playlist, silence
+from firmware.media.terminal import PlaybackFinished, Terminal
+from firmware.prompts import PromptSet, digits_to_prompts, time_to_prompts
+from firmware.sip.sdp import Codec
+
+from .events import Answer, Event, Release, Setup
+
+if TYPE_CHECKING:
+    from .b2bua import Call
+    from .pbx import Pbx
+
+log = logging.getLogger(__name__)
+
+G711 = ("PCMU", "PCMA")
+GAP = silence(80)
+
+
+class AppLeg:
+    """The box as the called party. Subclasses say what happens once the call is answered."""
+
+    name = "app"
+    inband: bool | None = None  # None: in-band detection only when the phone has no RFC 4733
+
+    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet) -> None:
+        self.pbx = pbx
+        self.setup = setup
+        self.prompts = prompts
+        self.call: Call | None = None
+        self.endpoint = None  # the media is the caller's endpoint, worked by a Terminal
+        self.codecs: tuple[Codec, ...] = ()
+        self.answered = False
+        self.ended = False
+        self.terminal: Terminal | None = None
+
+    async def start(self) -> None:
+        audio = next((c for c in self.setup.codecs if c.name.upper() in G711), None)
+        te = next((c for c in self.setup.codecs if c.matches("telephone-event")), None)
+        if audio is None:
+            self._release("codec-mismatch", 488)
+            return
+        self.codecs = (audio, te) if te else (audio,)
+        self.answered = True
+        self._emit(Answer(self.codecs))
+        caller = self.call.a if self.call is not None else None
+        if caller is None or caller.endpoint is None or self.ended:
+            return
+        a_audio = next((c for c in caller.codecs if c.name.upper() in G711), audio)
+        a_te = next((c for c in caller.codecs if c.matches("telephone-event")), None)
+        self.terminal = Terminal(self.pbx.media, caller.endpoint, codec=a_audio.name.upper(), pt=a_audio.pt,
+                                 te_pt=a_te.pt if a_te else None, on_event=self._on_media, inband=self.inband)
+        self.begin()
+
+    # --- what applications build on ------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Called once the caller hears us."""
+
+    def on_digit(self, digit: str) -> None:
+        """A DTMF digit from the caller (RFC 4733 or in-band, whichever the phone sends)."""
+
+    def on_played(self, playback: int, interrupted: bool) -> None:
+        """A playlist finished (or a digit cut it short)."""
+
+    def say(self, names: list[str], *, barge_in: bool = False) -> int:
+        """Plays prompts in order with a short gap between them (the prompts are trimmed tight)."""
+        assert self.terminal is not None
+        items: list[object] = []
+        for name in names:
+            if items:
+                items.append(GAP)
+            items.append(self.prompts.path(name))
+        return self.terminal.play(Playlist(items, cache=self.pbx.sounds), barge_in=barge_in)
+
+    def hang_up(self) -> None:
+        self._release("callee-hangup")
+
+    # --- leg plumbing --------------------------------------------------------------------------
+
+    def _on_media(self, event: object) -> None:
+        if self.ended:
+            return
+        if isinstance(event, DigitDetected):
+            log.info("call %s: %s detected digit %s (%s)", self.call.id if self.call else "?", self.name,
+                     event.digit, event.source)
+            self.pbx.media_events.append({"time": time.time(), "app": self.name, "event": "digit",
+                                          "digit": event.digit, "source": event.source,
+                                          "caller": self.setup.caller})
+            self.on_digit(event.digit)
+        elif isinstance(event, PlaybackFinished):
+            self.on_played(event.playback_id, event.interrupted)
+
+    def _emit(self, event: Event) -> None:
+        if self.call is not None:
+            self.call.on_event(self, event)  # type: ignore[arg-type]
+
+    def _release(self, cause: str, status: int | None = None) -> None:
+        if self.ended:
+            return
+        self._close()
+        self.ended = True
+        self._emit(Release(cause, status))
+
+    def deliver(self, event: Event) -> None:
+        if isinstance(event, Release):
+            self.ended = True
+            self._close()
+
+    def _close(self) -> None:
+        if self.terminal is not None:
+            self.terminal.close()
+            self.terminal = None
+
+
+class EchoTest(AppLeg):
+    """*43: the caller hears themselves, to check audio both ways and the delay."""
+
+    name = "echo-test"
+
+    def begin(self) -> None:
+        self.intro = self.say(["echo-test"])
+
+    def on_played(self, playback: int, interrupted: bool) -> None:
+        if self.terminal is not None:
+            self.terminal.echo(True)
+
+
+class SpeakingClock(AppLeg):
+    """*60: says the box's local time, then hangs up."""
+
+    name = "speaking-clock"
+
+    def begin(self) -> None:
+        now = time.localtime()
+        self.say(time_to_prompts(now.tm_hour, now.tm_min))
+
+    def on_played(self, playback: int, interrupted: bool) -> None:
+        self.hang_up()
+
+
+class SayExtension(AppLeg):
+    """*65: says the caller's own extension number, then hangs up."""
+
+    name = "say-extension"
+
+    def begin(self) -> None:
+        self.say(["your-extension-is", *digits_to_prompts(self.setup.caller)])
+
+    def on_played(self, playback: int, interrupted: bool) -> None:
+        self.hang_up()
+
+
+class DtmfReadback(AppLeg):
+    """*47: reads back every digit the phone sends, to check DTMF (in-band or RFC 4733).
+
+    Digits that arrive while one is being read wait their turn, so a fast "123" is read as
+    "one two three" rather than cut short."""
+
+    name = "dtmf-readback"
+    inband = True  # the point of *47 is to test whichever way the phone sends digits
+
+    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet) -> None:
+        super().__init__(pbx, setup, prompts)
+        self.waiting: list[str] = []
+        self.reading = False
+
+    def on_digit(self, digit: str) -> None:
+        self.waiting.append(digit)
+        if not self.reading:
+            self._next()
+
+    def on_played(self, playback: int, interrupted: bool) -> None:
+        self.reading = False
+        if self.waiting:
+            self._next()
+
+    def _next(self) -> None:
+        self.reading = True
+        self.say(digits_to_prompts(self.waiting.pop(0)))
+
+
+FEATURE_CODES: dict[str, Callable[[Pbx, Setup, PromptSet], AppLeg]] = {
+    "*43": EchoTest,
+    "*60": SpeakingClock,
+    "*65": SayExtension,
+    "*47": DtmfReadback,
+}
