@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from firmware.httpapi import HttpApi
 from firmware.media.ports import PortPool
+from firmware.media.recorder import RecordingStore, recover_all
 from firmware.media.relay import MediaEngine
 from firmware.pbx.auth import Authenticator
 from firmware.pbx.guard import Guard
@@ -78,13 +79,20 @@ class Box:
                            ban_seconds=s["security.ban_seconds"], rate=s["security.rate"],
                            is_registered=self.registrar.is_registered_ip, wall_clock=time.time)
         self.auth = Authenticator(realm=s["sip.realm"], secret_of=self._secret_of, nonce_ttl=s["sip.nonce_ttl"])
+        rec_dir = opts.data / "recordings"
+        rec_dir.mkdir(exist_ok=True)
+        repaired = recover_all(str(rec_dir))  # before any recorder of ours opens a file there
+        if repaired:
+            log.warning("repaired %d recording(s) cut short by the last stop: %s", len(repaired), repaired)
+        self.recordings = RecordingStore(str(rec_dir), s["recording.quota_mb"] * 1024 * 1024)
         self.media = MediaEngine(bind_host=self._media_host(), port_pool=PortPool(opts.rtp_lo, opts.rtp_hi))
         # No option tags yet: claiming "timer" would oblige us to answer Session-Expires (RFC 4028).
         self.endpoint = SipEndpoint(user_agent=USER_AGENT, supported=frozenset())
         self.sip = SipTransport(self.endpoint, on_event=self._on_sip_event, admit=self._admit)
         self.pbx = Pbx(loop=loop, sip=self.sip, media=self.media, registrar=self.registrar, auth=self.auth,
                        guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,
-                       domain=self._domain(), prompts=PromptSet(), user_agent=USER_AGENT)
+                       domain=self._domain(), prompts=PromptSet(), recordings=self.recordings,
+                       user_agent=USER_AGENT)
         await self.sip.start(opts.bind, opts.sip_port)
         self.http = HttpApi({
             "/health": self._health,
@@ -163,6 +171,7 @@ class Box:
         self.guard.configure(ban_failures=s["security.ban_failures"], ban_window=s["security.ban_window"],
                              ban_seconds=s["security.ban_seconds"], rate=s["security.rate"])
         self.auth.nonce_ttl = s["sip.nonce_ttl"]
+        self.recordings.quota_bytes = s["recording.quota_mb"] * 1024 * 1024
         self.auth.realm = s["sip.realm"]
         self.registrar.min_expires, self.registrar.max_expires = s["sip.min_expires"], s["sip.max_expires"]
         for aor in [b.aor for b in self.registrar.all(time.time()) if b.aor not in self.extensions]:

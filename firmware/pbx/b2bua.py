@@ -44,6 +44,11 @@ class Leg(Protocol):
     def deliver(self, event: Event) -> None: ...
 
 
+def _safe(text: str) -> str:
+    """A callee as typed (it may be "*43" or worse) made safe for a file name."""
+    return "".join(c if c.isalnum() else "_" for c in text)[:32] or "_"
+
+
 def disposition(answered: bool, cause: str) -> str:
     if answered:
         return "ANSWERED"
@@ -134,6 +139,8 @@ class Call:
             self.candidates = [leg]
             self.a.deliver(event)
             self._bridge(leg)
+            if self.pbx.setting("recording.calls") == "always":
+                self._record()
         elif isinstance(event, Hold) and leg is self.b:
             self._hold(event.direction)
             self.a.deliver(event)
@@ -229,6 +236,24 @@ class Call:
         self.on_hold = direction in _ON_HOLD
         if self.bridge is not None:
             self.bridge.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
+
+    def _record(self) -> None:
+        """Records the answered call: caller left, callee right (or mixed), crash-safe .part file."""
+        br, callee = self.bridge, self.b
+        if br is None or callee is None or br.recording is not None:
+            return
+        laws = tuple(next((c.name.upper() for c in leg.codecs if c.name.upper() in ("PCMU", "PCMA")), "PCMU")
+                     for leg in (self.a, callee))
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{self.cdr.caller}-{_safe(self.cdr.callee)}-{self.id[:8]}.wav"
+        try:
+            recorder = self.pbx.recordings.recorder(name, mode=self.pbx.setting("recording.mode"))
+            br.record(recorder, codecs=laws, on_event=self.pbx.recording_event)  # type: ignore[arg-type]
+        except (OSError, MediaError) as exc:
+            # A full or broken disk costs the recording, never the call.
+            log.error("call %s: cannot record: %s", self.id, exc)
+            return
+        self.cdr.recording = name
+        self.pbx.writer.cdr(self.cdr)
 
     def _unbridge(self) -> None:
         if self.bridge is not None:

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from firmware.media.player import SoundCache
+from firmware.media.recorder import DiskFull, RecordingStopped, RecordingStore
 from firmware.media.relay import Bridge, MediaEngine
 from firmware.prompts import PromptSet
 from firmware.sip import endpoint as ep
@@ -55,6 +56,7 @@ class Pbx:
         extensions: dict[str, Any],
         domain: str,
         prompts: PromptSet,
+        recordings: RecordingStore,
         user_agent: str = "LineBox",
     ) -> None:
         self.loop = loop
@@ -76,6 +78,7 @@ class Pbx:
         self.bridges: dict[Bridge, Call] = {}
         self.qualify_txs: dict[ClientTransaction, tuple[str, str]] = {}
         self.prompts = prompts
+        self.recordings = recordings
         self.sounds = SoundCache()  # prompts decoded once, shared by every call
         self.media_events: deque[dict[str, Any]] = deque(maxlen=200)
 
@@ -271,6 +274,17 @@ class Pbx:
         for tx in [t for t, owner in self.client_txs.items() if owner is leg]:
             # Keep BYE/CANCEL transactions of this leg answered by nobody: their responses are moot.
             del self.client_txs[tx]
+
+    def recording_event(self, event: object) -> None:
+        """What the engine reports of a call recording (finished, disk full)."""
+        if isinstance(event, DiskFull):
+            log.error("recording stopped, disk full: %s", event)
+            self.media_events.append({"time": time.time(), "event": "disk-full", "detail": str(event)})
+        elif isinstance(event, RecordingStopped):
+            log.info("recording %s finished: %.1f s", event.path, event.seconds)
+            self.media_events.append({"time": time.time(), "event": "recording-stopped", "path": str(event.path),
+                                      "seconds": event.seconds})
+            self.loop.run_in_executor(None, self.recordings.enforce)
 
     def call_ended(self, call: Call) -> None:
         self.calls.discard(call)

@@ -27,11 +27,10 @@ class Setting:
         try:
             value = self.kind(text)
         except ValueError:
-            raise SettingError(
-                f"{self.name} must be {'a whole number' if self.kind is int else 'a number' if self.kind is float else 'text'}"
-                f" (got {text!r}), e.g. `linebox set {self.name} {self.default}`"
-            ) from None
-        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            kind = ("a whole number" if self.kind is int else "a number" if self.kind is float
+                    else self.kind.__name__ if self.kind.__name__.startswith("one of") else "valid text")
+            raise SettingError(f"{self.name} must be {kind} (got {text!r}), e.g. `linebox set {self.name} {self.default}`") from None
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:  # type: ignore[operator]
             raise SettingError(f"{self.name} must be between {self.low:g} and {self.high:g} (got {text})")
         return value
 
@@ -40,6 +39,16 @@ def _realm(text: str) -> str:
     if not text or any(c in text for c in '"\\\r\n') or len(text) > 64:
         raise ValueError(text)
     return text
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(text)
+        return text
+
+    parse.__name__ = "one of " + ", ".join(options)
+    return parse
 
 
 SETTINGS: dict[str, Setting] = {
@@ -57,6 +66,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("rtp.timeout", float, 60.0, 1, 3600, "seconds without RTP before a call is released"),
         Setting("rtp.hold_timeout", float, 3600.0, 1, 86400, "the same while a call is on hold"),
         Setting("call.no_answer_timeout", float, 60.0, 1, 600, "seconds an extension rings before the caller gets 480"),
+        Setting("recording.calls", _choice("never", "always"), "never", help="record answered calls"),
+        Setting("recording.mode", _choice("stereo", "mono"), "stereo",
+                help="stereo: caller left, callee right; mono: both mixed"),
+        Setting("recording.quota_mb", int, 1024, 1, 1_000_000, "recordings kept at most; oldest deleted first"),
     )
 }
 

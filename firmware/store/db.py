@@ -75,6 +75,9 @@ MIGRATIONS: list[str] = [
 
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    ALTER TABLE cdr ADD COLUMN recording TEXT;
+    """,
 ]
 
 IN_PROGRESS = "in-progress"
@@ -112,6 +115,7 @@ class CdrRecord:
     end: float | None = None
     disposition: str = IN_PROGRESS
     cause: str | None = None
+    recording: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -251,11 +255,11 @@ def _statements(script: str) -> Iterable[str]:
 # --- the write path of calls and registrations ---------------------------------------------------
 
 _CDR_UPSERT = (
-    "INSERT INTO cdr (id, call_id, caller, callee, start, answer, end, disposition, duration, billsec, cause)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO cdr (id, call_id, caller, callee, start, answer, end, disposition, duration, billsec, cause,"
+    " recording) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(id) DO UPDATE SET answer = excluded.answer, end = excluded.end,"
     " disposition = excluded.disposition, duration = excluded.duration, billsec = excluded.billsec,"
-    " cause = excluded.cause"
+    " cause = excluded.cause, recording = excluded.recording"
 )
 _BINDING_UPSERT = (
     "INSERT INTO registrations (aor, contact, expires_at, transport, source, call_id, cseq, user_agent)"
@@ -286,7 +290,7 @@ class Writer:
 
     def cdr(self, rec: CdrRecord) -> None:
         self._put(_CDR_UPSERT, (rec.id, rec.call_id, rec.caller, rec.callee, rec.start, rec.answer, rec.end,
-                                rec.disposition, rec.duration, rec.billsec, rec.cause))
+                                rec.disposition, rec.duration, rec.billsec, rec.cause, rec.recording))
 
     def binding(self, b: Binding) -> None:
         self._put(_BINDING_UPSERT, (b.aor, b.contact, b.expires_at, b.transport, f"{b.source[0]} {b.source[1]}",

@@ -1,0 +1,59 @@
+"""Call recording through the real box: a stereo WAV per answered call (caller left, callee
+right), linked from its CDR row, and a recording cut by kill -9 repaired at the next start."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.box import Box
+from tests.e2e.test_calls import HIGH, LOW, connect
+from tests.peers import audio
+
+
+def channel_has(path: Path, channel: int, freq: float, other: float) -> tuple[bool, str]:
+    rate, samples = audio.read_wav(path, channel=channel)
+    return (audio.tone_present(samples, rate, freq, min_seconds=1.0, others=(other,)),
+            audio.describe(samples, rate, (freq, other)))
+
+
+def recording_of(box: Box, row: dict) -> Path:
+    assert row["recording"], f"the CDR row names no recording: {row}"
+    return box.data / "recordings" / row["recording"]
+
+
+def test_answered_call_is_recorded_in_stereo_and_linked_from_cdr(box: Box, registered) -> None:
+    a, b = registered  # a plays LOW, b plays HIGH (conftest)
+    box.set("recording.calls", "always")
+    connect(a, b)
+    a.wait_rx_packets(150, timeout=15)
+    a.hangup()
+    b.wait_state("DISCONNECTED")
+    row = box.wait_cdr(1)[0]
+    path = recording_of(box, row)
+    from tests.peers.netutil import wait_until
+
+    wait_until(path.exists, 10, what=f"{path.name} finished (renamed from .part)")
+    ok, desc = channel_has(path, 0, LOW, HIGH)
+    assert ok, f"left channel should carry the caller's {LOW:g} Hz: {desc}"
+    ok, desc = channel_has(path, 1, HIGH, LOW)
+    assert ok, f"right channel should carry the callee's {HIGH:g} Hz: {desc}"
+    rate, left = audio.read_wav(path, channel=0)
+    assert abs(len(left) / rate - row["billsec"]) < 1.0, (len(left) / rate, row)
+
+
+def test_recording_cut_by_kill9_is_repaired_at_next_start(box: Box, registered) -> None:
+    a, b = registered
+    box.set("recording.calls", "always")
+    connect(a, b)
+    # long enough for the recorder to have flushed whole chunks to the disk
+    a.wait_rx_packets(250, timeout=15)
+    box.kill9()
+    parts = list((box.data / "recordings").glob("*.wav.part"))
+    assert len(parts) == 1, sorted(p.name for p in (box.data / "recordings").iterdir())
+    box.start()
+    wav = parts[0].with_suffix("")  # x.wav.part -> x.wav
+    assert wav.exists() and not parts[0].exists(), sorted(p.name for p in wav.parent.iterdir())
+    ok, desc = channel_has(wav, 0, LOW, HIGH)
+    assert ok, f"the repaired left channel should carry {LOW:g} Hz: {desc}"
+    ok, desc = channel_has(wav, 1, HIGH, LOW)
+    assert ok, f"the repaired right channel should carry {HIGH:g} Hz: {desc}"
+    assert "repaired 1 recording" in box.log_text()
