@@ -66,7 +66,7 @@ class SipLeg:
         self.direction = "sendrecv"  # what we last offered/answered toward our phone
         self._session_id = random.randrange(1, 2**31)
         self._sdp_version = 0
-        self._pending: dict[ClientTransaction, str] = {}  # in-dialog requests we sent -> method
+        self._pending: dict[ClientTransaction, Request] = {}  # in-dialog requests we sent
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class SipLeg:
             hdrs.append(("Content-Type", "application/sdp"))
         req = self.dialog.create_request(method, headers=hdrs, body=body, contact=self.contact)
         tx = self._send(req)
-        self._pending[tx] = method
+        self._pending[tx] = req
         return tx
 
     def hold_offer(self, direction: str) -> None:
@@ -187,13 +187,13 @@ class SipLeg:
             headers=[("Contact", self.contact), ("Content-Type", "application/sdp")], body=sdp_body(sd)))
 
     def on_in_dialog_response(self, response: Response, tx: ClientTransaction) -> None:
-        method = self._pending.get(tx)
         if response.status < 200:
             return
-        self._pending.pop(tx, None)
+        request = self._pending.pop(tx, None)
+        method = request.method if request is not None else None
         self.pbx.client_txs.pop(tx, None)
-        if method == "INVITE" and 200 <= response.status < 300 and self.dialog is not None:
-            self.pbx.sip.send_ack(self.dialog.ack_for(tx.request), self.flow)
+        if request is not None and method == "INVITE" and 200 <= response.status < 300 and self.dialog is not None:
+            self.pbx.sip.send_ack(self.dialog.ack_for(request), self.flow)
             if response.body:
                 try:
                     sd = SessionDescription.parse(response.body)
@@ -209,9 +209,9 @@ class SipLeg:
             self._gone("unreachable")
 
     def on_timeout(self, tx: ClientTransaction) -> None:
-        method = self._pending.pop(tx, None)
+        request = self._pending.pop(tx, None)
         self.pbx.client_txs.pop(tx, None)
-        if method is not None and method != "BYE":
+        if request is not None and request.method != "BYE":
             self._gone("unreachable")
 
     @property

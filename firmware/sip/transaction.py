@@ -441,8 +441,9 @@ class ClientTransaction(_Transaction):
         self.kind = Kind.INVITE_CLIENT if request.method == "INVITE" else Kind.NON_INVITE_CLIENT
         self.key: tuple[str | None, str] = (request.top_via.branch, request.method)
         self._request_bytes = bytes(request)
-        self.ack: Request | None = None  # the ACK we built for a non-2xx final
+        self._ack_bytes: bytes | None = None  # the ACK we built for a non-2xx final
         self.final_response: Response | None = None
+        self.final_status: int | None = None  # kept after the response itself is let go
         self._outbox.append(self._request_bytes)
         t = timers
         if self.kind is Kind.INVITE_CLIENT:
@@ -470,19 +471,21 @@ class ClientTransaction(_Transaction):
             if inp is Input.RECV_3XX_6XX:
                 if old is State.COMPLETED:
                     # A retransmitted final: our ACK was lost; re-send it (§17.1.1.2).
-                    assert self.ack is not None
-                    self._outbox.append(bytes(self.ack))
+                    assert self._ack_bytes is not None
+                    self._outbox.append(self._ack_bytes)
                     return
                 self.final_response = response
-                self.ack = build_ack_for_non2xx(self.request, response)
+                self.final_status = response.status
+                self._ack_bytes = bytes(build_ack_for_non2xx(self.request, response))
                 self._events.append(ResponseReceived(response))
-                self._outbox.append(bytes(self.ack))
+                self._outbox.append(self._ack_bytes)
                 self._enter(new)
                 self._start("D", 0 if self.reliable else t.d, now)
                 return
             self._events.append(ResponseReceived(response))
             if inp is Input.RECV_2XX and old is not State.ACCEPTED:
                 self.final_response = response
+                self.final_status = response.status
                 self._enter(new)
                 self._start("M", 64 * t.t1, now)
                 return
@@ -494,8 +497,19 @@ class ClientTransaction(_Transaction):
             self._enter(new)
             return
         self.final_response = response
+        self.final_status = response.status
         self._enter(new)
         self._start("K", 0 if self.reliable else t.t4, now)
+
+    def _enter(self, state: State) -> None:
+        super()._enter(state)
+        # Once a final is in, only retransmitted finals are left to absorb (or 2xx to pass up,
+        # which carry themselves): the parsed request and response can go (see RequestStub).
+        if state in _ANSWERED and not isinstance(self.request, RequestStub):
+            req = self.request
+            self.request = RequestStub(req.method, req.uri, req.call_id, req.cseq, req.top_via.branch)  # type: ignore[assignment]
+            self._request_bytes = b""
+            self.final_response = None
 
     def _on_timer(self, name: str, old: State, at: float) -> None:
         t = self.timers

@@ -202,11 +202,20 @@ class Agent:
         tc = pj.TransportConfig()
         tc.boundAddress = "127.0.0.1"
         tc.publicAddress = "127.0.0.1"
-        tc.port = args.port
-        self.udp_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
-        self.sip_port = int(self.ep.transportGetInfo(self.udp_id).localName.rsplit(":", 1)[1])
-        tc.port = self.sip_port  # TCP on the same port number
-        self.tcp_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
+        # UDP on a free port, then TCP on the same number; another process may hold that
+        # number for TCP (the ephemeral range is shared), so pick again when it does.
+        for attempt in range(20):
+            tc.port = args.port
+            self.udp_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+            self.sip_port = int(self.ep.transportGetInfo(self.udp_id).localName.rsplit(":", 1)[1])
+            tc.port = self.sip_port
+            try:
+                self.tcp_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
+                break
+            except pj.Error:
+                if args.port or attempt == 19:
+                    raise
+                self.ep.transportClose(self.udp_id)
         self.ep.libStart()
         self._set_codecs(args.codecs.split(","))
 
