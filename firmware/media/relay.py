@@ -68,8 +68,8 @@ class MediaError(Exception):
 def _transform(data, xf):
     """Rewrite PT and translate the payload of one RTP packet; None = drop.
 
-    ``xf`` is a 128-entry list indexed by received PT: None (drop) or
-    ``(new_pt, table_or_None)``.
+    ``xf`` is a 128-entry list indexed by received PT: None (drop),
+    ``(new_pt, table_or_None)``, or a converter object (see ``set_transform``).
     """
     if len(data) < 12 or data[0] >> 6 != 2:
         return None
@@ -77,6 +77,8 @@ def _transform(data, xf):
     entry = xf[b1 & 0x7F]
     if entry is None:
         return None
+    if type(entry) is not tuple:
+        return entry.convert(data)  # rare: e.g. RFC 4733 events played as tones
     pt, table = entry
     if table is None:
         if pt == b1 & 0x7F:
@@ -334,13 +336,17 @@ class Bridge:
         a.bridge = b.bridge = self
 
     def set_transform(self, direction: str, *, pt_map: dict[int, int] | None = None,
-                      transcode: dict[int, bytes] | None = None) -> None:
+                      transcode: dict[int, bytes] | None = None,
+                      convert: dict[int, object] | None = None) -> None:
         """Rewrite packets going ``"a->b"`` or ``"b->a"``.
 
         ``pt_map``: received PT -> PT to send; PTs not in the map are dropped;
         None passes every PT unchanged. ``transcode``: received PT -> 256-byte
         table applied to the payload with ``bytes.translate`` (e.g.
-        ``g711.ULAW_TO_ALAW``). Both None restores the zero-copy fast path.
+        ``g711.ULAW_TO_ALAW``). ``convert``: received PT -> an object whose
+        ``convert(packet) -> packet | None`` replaces the packet (RFC 4733 events
+        to in-band tones for a leg without telephone-event). All None restores
+        the zero-copy fast path.
         """
         if direction == "a->b":
             side = self.a._rtp
@@ -354,7 +360,7 @@ class Bridge:
                 raise MediaError(f"payload type {pt} out of range")
             if not isinstance(table, (bytes, bytearray)) or len(table) != 256:
                 raise MediaError(f"transcode table for PT {pt} must be 256 bytes")
-        if pt_map is None and not transcode:
+        if pt_map is None and not transcode and not convert:
             side.xf = None
             return
         for src, dst in (pt_map or {}).items():
@@ -366,6 +372,8 @@ class Bridge:
                 xf[pt] = (pt, transcode.get(pt))
             elif pt in pt_map:
                 xf[pt] = (pt_map[pt], transcode.get(pt))
+        for pt, converter in (convert or {}).items():
+            xf[pt] = converter
         side.xf = xf
 
     def record(self, recorder, codecs: tuple[str, str] = ("PCMU", "PCMU"), *,

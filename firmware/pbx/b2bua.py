@@ -16,6 +16,7 @@ import uuid
 from typing import TYPE_CHECKING, Protocol
 
 from firmware.media import g711
+from firmware.media.dtmfbridge import DtmfToInband
 from firmware.media.relay import Bridge, Endpoint, MediaError
 from firmware.sip.sdp import Codec
 from firmware.store.db import CdrRecord
@@ -62,7 +63,8 @@ def disposition(answered: bool, cause: str) -> str:
 def transforms(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> tuple[dict[int, int] | None, dict[int, bytes] | None]:
     """Payload-type map and transcode tables for packets from a ``src`` leg to a ``dst`` leg.
 
-    (None, None) when the two sides negotiated identically: the relay's zero-copy path.
+    (None, None) when the two sides negotiated identically: the relay's zero-copy path. Events
+    toward a leg without telephone-event are not in the map; ``dtmf_conversion`` plays them.
     """
     s_audio = next((c for c in src if c.name.upper() in ("PCMU", "PCMA")), None)
     d_audio = next((c for c in dst if c.name.upper() in ("PCMU", "PCMA")), None)
@@ -80,6 +82,16 @@ def transforms(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> tuple[dict[int
     pt_map.setdefault(13, 13)  # comfort noise (RFC 3389) passes as it is
     table = _TRANSCODE.get((s_audio.name.upper(), d_audio.name.upper()))
     return pt_map, ({s_audio.pt: table} if table is not None else None)
+
+
+def dtmf_conversion(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> dict[int, DtmfToInband] | None:
+    """RFC 4733 events from ``src`` played as in-band tones toward a ``dst`` without telephone-event."""
+    s_te = next((c for c in src if c.matches("telephone-event")), None)
+    d_te = next((c for c in dst if c.matches("telephone-event")), None)
+    d_audio = next((c for c in dst if c.name.upper() in ("PCMU", "PCMA")), None)
+    if s_te is None or d_te is not None or d_audio is None:
+        return None
+    return {s_te.pt: DtmfToInband(d_audio.name.upper(), d_audio.pt)}
 
 
 class Call:
@@ -229,7 +241,11 @@ class Call:
             return
         for direction, src, dst in (("a->b", self.a.codecs, callee.codecs), ("b->a", callee.codecs, self.a.codecs)):
             pt_map, transcode = transforms(src, dst)
-            br.set_transform(direction, pt_map=pt_map, transcode=transcode)
+            convert = dtmf_conversion(src, dst)
+            if convert is not None and pt_map is None:
+                pt_map = {c.pt: c.pt for c in src if not c.matches("telephone-event")}
+                pt_map.setdefault(13, 13)
+            br.set_transform(direction, pt_map=pt_map, transcode=transcode, convert=convert)
         br.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
 
     def _hold(self, direction: str) -> None:
