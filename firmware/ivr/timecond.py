@@ -182,7 +182,10 @@ class TimeCondition:
         """The first instant after ``when`` at which ``matches`` gives the other answer.
 
         The answer can only change where the local wall clock reaches a range edge or midnight,
-        or jumps (a DST transition); those instants are the candidates, checked in order."""
+        or jumps (a DST transition); those instants are the candidates, checked in order.
+        The result is in the condition's zone (with ``fold`` set in the repeated autumn hour);
+        Python compares and subtracts datetimes of one zone by wall clock, so do arithmetic
+        on ``.astimezone(timezone.utc)``."""
         local = self._local(when)
         current = self.matches(when)
         after = when.astimezone(timezone.utc)
