@@ -260,7 +260,7 @@ class Pbx:
         qualified = self.qualify_txs.pop(tx, None)
         if qualified is not None:
             self.registrar.unreachable.add(qualified)
-            log.info("contact %s of %s stopped answering OPTIONS", qualified[1], qualified[0])
+            log.warning("contact %s of %s does not answer OPTIONS: not ringing it", qualified[1], qualified[0])
             return
         leg = self.client_txs.get(tx)
         if leg is not None:
@@ -316,6 +316,15 @@ class Pbx:
                 log.warning("cannot qualify %s: %s", b.contact, exc)
                 continue
             self.qualify_txs[tx] = (b.aor, b.contact)
+            # A phone that does not answer within a few seconds is not taking calls; waiting for
+            # the transaction's own timer F (32 s) would ring a dead phone for half a minute.
+            self.loop.call_later(self.setting("sip.qualify_timeout"), self._qualify_expired, tx)
+
+    def _qualify_expired(self, tx: ClientTransaction) -> None:
+        qualified = self.qualify_txs.pop(tx, None)
+        if qualified is not None and qualified not in self.registrar.unreachable:
+            self.registrar.unreachable.add(qualified)
+            log.warning("contact %s of %s does not answer OPTIONS: not ringing it", qualified[1], qualified[0])
 
     def hang_up_all(self) -> None:
         for call in list(self.calls):

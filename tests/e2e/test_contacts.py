@@ -2,6 +2,7 @@
 the wire."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from tests.e2e.box import Box, RawRegistrar, SipSocket, digest_authorization, parse_challenge
@@ -53,3 +54,46 @@ def test_sha256_digest_registers(box: Box) -> None:
         bad = digest_authorization(sha, method="REGISTER", uri=reg.ruri, user="1001", password="Wrong-Pass-123")
         r = s.request(reg.build(authorization=bad))
         assert r is not None and r.status == 401, r and r.text()
+
+
+def _answer_200(request: bytes) -> bytes:
+    """A 200 to a request from the box, headers copied as RFC 3261 §8.2.6 says."""
+    head = request.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    keep = [h for h in head[1:] if h.split(":", 1)[0].strip().lower() in ("via", "from", "to", "call-id", "cseq")]
+    return ("\r\n".join(["SIP/2.0 200 OK", *keep, "Content-Length: 0"]) + "\r\n\r\n").encode()
+
+
+def test_qualify_marks_a_silent_contact_unreachable(box_factory) -> None:
+    box = box_factory("qualify", settings={"sip.qualify_interval": 2, "sip.qualify_timeout": 2})
+    with SipSocket(box.sip_hostport) as alive, SipSocket(box.sip_hostport, local_ip="127.0.0.71") as dead:
+        for sock in (alive, dead):
+            reg = RawRegistrar(sock, "1002")
+            _, ok = reg.answer(reg.challenge(), box.secret("1002"), expires=300)
+            assert ok is not None and ok.status == 200, ok and ok.text()
+        options = alive.recv_raw(10)
+        assert options is not None and options.startswith(b"OPTIONS "), options
+        alive.send(_answer_200(options))
+        assert dead.recv_raw(10).startswith(b"OPTIONS ")  # asked too, and never answers
+
+        def reachability() -> dict[str, bool]:
+            return {r["source"]: r["reachable"] for r in box.http_get("/api/registrations")}
+
+        want = {f"127.0.0.1:{alive.local[1]}": True, f"127.0.0.71:{dead.local[1]}": False}
+        stop = threading.Event()
+
+        def keep_answering() -> None:  # the live phone answers every OPTIONS that follows
+            while not stop.is_set():
+                raw = alive.recv_raw(0.2)
+                if raw is not None and raw.startswith(b"OPTIONS "):
+                    alive.send(_answer_200(raw))
+
+        answerer = threading.Thread(target=keep_answering, daemon=True)
+        answerer.start()
+        try:
+            wait_until(lambda: reachability() == want, 12, what=f"reachability {want}")
+            # ...and it stays so over further rounds of OPTIONS
+            wait_until(lambda: "does not answer OPTIONS" in box.log_text(), 5, what="the log line")
+            assert reachability() == want
+        finally:
+            stop.set()
+            answerer.join(2)
