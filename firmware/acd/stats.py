@@ -150,8 +150,8 @@ def agent_stats(log: Iterable[QueueEvent], *, until: float, period: float | None
                 ) -> dict[tuple[str, str, float | None], AgentStats]:
     """Per queue, agent and period: calls and where the agent's logged-in time went.
 
-    An agent's time is, in this precedence: talk (connected), pause (by reason), wrap-up,
-    idle. Open intervals are closed at ``until``.
+    An agent's time is, in this precedence: talk (connected, or holding for a callback's
+    caller to answer), pause (by reason), wrap-up, idle. Open intervals are closed at ``until``.
     """
     out: dict[tuple[str, str, float | None], AgentStats] = {}
     track: dict[tuple[str, str], _AgentTrack] = {}
@@ -209,6 +209,10 @@ def agent_stats(log: Iterable[QueueEvent], *, until: float, period: float | None
         elif kind is Kind.CONNECT:
             k.on_call = True
             stats(ev.queue, ev.agent, ev.time).answered += 1
+        elif kind is Kind.CALLBACK and ev.reason == "placed":
+            k.on_call = True  # the agent's leg answered and waits while the caller is dialled
+        elif kind is Kind.CALLBACK and ev.reason in ("retry", "failed"):
+            k.on_call = False
         elif kind is Kind.RING_NO_ANSWER:
             stats(ev.queue, ev.agent, ev.time).missed += 1
         elif kind in (Kind.COMPLETE, Kind.TRANSFER):

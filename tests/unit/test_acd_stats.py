@@ -80,9 +80,10 @@ def test_agent_time_by_state_and_reason_split_at_the_hour() -> None:
     assert st[("sales", "a", 0)] == AgentStats(
         answered=1, talk_time=190, wrapup_time=10, idle_time=110 + 190 + 2500,
         pause_time={"lunch": 600})
-    # then idle 3600-3705, talk 3705-3805 (the callback), wrap to 3815, idle to 4000
+    # then idle 3600-3700, on the callback 3700-3805 (5 s of it dialling the caller),
+    # wrap to 3815, idle to 4000
     assert st[("sales", "a", 3600)] == AgentStats(
-        answered=1, talk_time=100, wrapup_time=10, idle_time=105 + 185)
+        answered=1, talk_time=105, wrapup_time=10, idle_time=100 + 185)
     # b: idle 0-240 (rang and missed at 230), talk 240-540 then transferred, wrap to 550
     b0 = st[("sales", "b", 0)]
     assert b0 == AgentStats(answered=1, missed=1, transferred=1, talk_time=300,
