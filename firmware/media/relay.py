@@ -6,10 +6,14 @@ between two endpoints. The PBX only calls ``MediaEngine``, ``Endpoint`` and
 ``Bridge``; it never sees a packet.
 
 Symmetric RTP / latching: until the first packet arrives an endpoint sends to
-the address from the peer's SDP; the first packet received fixes the remote
-address to its real source (phones behind NAT) and locks it: packets from any
-other source are dropped (no RTP hijack / "RTP bleed") until ``set_remote`` is
-called again (re-INVITE). RTP and RTCP latch independently.
+the address from the peer's SDP; then the remote address is fixed to the
+packets' real source (phones behind NAT) and locked: packets from any other
+source are dropped (no RTP hijack / "RTP bleed") until ``set_remote`` is
+called again (re-INVITE). A source on the SDP's host latches at once; any
+other host must first send ``PROBATION`` packets in a row (Asterisk's
+strictrtp learning does the same), so a stranger who guesses the port cannot
+take the stream with one packet before the phone speaks. RTP and RTCP latch
+independently.
 
 Per packet, in the pass-through case, the work is: receive, compare the source
 with the latched tuple, ``sendto`` the same object to the other endpoint's
@@ -58,6 +62,7 @@ __all__ = ["MediaEngine", "Endpoint", "Bridge", "MediaError"]
 # us again if more is queued. Measured at 500 calls: 1 -> ~8.7 µs/packet,
 # 64 -> ~9.1 µs/packet (scripts/bench_relay.py --batch).
 _BATCH = 1
+PROBATION = 3        # packets in a row from a host other than the SDP's before it latches
 _RECV_SIZE = 2048    # larger than any RTP packet we relay over Ethernet
 
 
@@ -108,7 +113,7 @@ class _Side:
 
     __slots__ = ("endpoint", "sock", "transport", "sendto", "out", "xf",
                  "latched", "dest", "sdp_dest", "packets_in", "packets_out",
-                 "dropped", "term", "tap", "_loop", "_reading")
+                 "dropped", "term", "tap", "_loop", "_reading", "_candidate", "_heard")
 
     def __init__(self, endpoint: "Endpoint", sock: socket.socket) -> None:
         self.endpoint = endpoint
@@ -127,11 +132,30 @@ class _Side:
         self.dropped = 0
         self._loop = None
         self._reading = False
+        self._candidate = None         # a source from another host, on probation
+        self._heard = 0
 
     def set_remote(self, addr) -> None:
         self.sdp_dest = addr
         self.dest = addr
         self.latched = None
+        self._candidate = None
+
+    def _learn(self, addr) -> bool:
+        """Whether ``addr`` may become the latched source (called only while unlatched)."""
+        sdp = self.sdp_dest
+        if sdp is None or addr[0] == sdp[0]:
+            self.latched = self.dest = addr
+            return True
+        if addr == self._candidate:
+            self._heard += 1
+        else:
+            self._candidate, self._heard = addr, 1
+        if self._heard >= PROBATION:
+            self.latched = self.dest = addr
+            self._candidate = None
+            return True
+        return False
 
     # -- reader mode --------------------------------------------------------
 
@@ -150,11 +174,9 @@ class _Side:
             except OSError:             # e.g. ICMP error queued on the socket
                 self.dropped += 1
                 continue
-            if addr != self.latched:
-                if self.latched is not None:
-                    self.dropped += 1
-                    continue
-                self.latched = self.dest = addr
+            if addr != self.latched and (self.latched is not None or not self._learn(addr)):
+                self.dropped += 1
+                continue
             self.packets_in += 1
             out = self.out
             if out is None or out.dest is None:
@@ -186,11 +208,9 @@ class _Side:
         self.sendto = transport.sendto
 
     def datagram_received(self, data: bytes, addr) -> None:
-        if addr != self.latched:
-            if self.latched is not None:
-                self.dropped += 1
-                return
-            self.latched = self.dest = addr
+        if addr != self.latched and (self.latched is not None or not self._learn(addr)):
+            self.dropped += 1
+            return
         self.packets_in += 1
         out = self.out
         if out is None or out.dest is None:

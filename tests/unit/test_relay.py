@@ -18,7 +18,7 @@ import uvloop
 
 from firmware.media import g711
 from firmware.media.ports import PortPool, PortPoolExhausted
-from firmware.media.relay import MediaEngine, MediaError, _transform
+from firmware.media.relay import PROBATION, MediaEngine, MediaError, _transform
 from firmware.media.rtp import DtmfEvent, RtpExtension, RtpPacket
 from tests.peers.audio import goertzel_power, tone_samples
 from tests.peers.netutil import free_udp_range
@@ -56,11 +56,11 @@ class Phone:
         self.transport = None
 
     @classmethod
-    async def open(cls) -> "Phone":
+    async def open(cls, host: str = HOST) -> "Phone":
         self = cls()
         loop = asyncio.get_running_loop()
         self.transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Inbox(self.inbox), local_addr=(HOST, 0))
+            lambda: _Inbox(self.inbox), local_addr=(host, 0))
         return self
 
     @property
@@ -131,6 +131,34 @@ def test_packets_flow_both_ways_unchanged(run):
         engine.close()
         assert engine.stats["endpoints_open"] == 0 and engine.stats["packets_relayed"] == 10
         await until(lambda: engine.port_pool.in_use == 0)
+    run(test)
+
+
+def test_a_source_on_another_host_latches_only_after_probation(run):
+    # The phone is behind NAT (its packets come from another address than its SDP named);
+    # a stranger who guessed the port sends first. One stray packet must not take the stream.
+    async def test(make_engine):
+        engine = make_engine()
+        pb = await phone()
+        natted, stranger = await Phone.open("127.0.0.5"), await Phone.open("127.0.0.9")
+        ea, eb = await engine.open_endpoint(), await engine.open_endpoint()
+        ea.set_remote(HOST, 40000)               # A's SDP: a private address we cannot reach
+        eb.set_remote(HOST, pb.port)
+        engine.bridge(ea, eb)
+        stranger.send(rtp(1, payload=b"\x01" * 160), ea.local_port)
+        for seq in range(2, 2 + PROBATION - 1):
+            natted.send(rtp(seq), ea.local_port)
+        await until(lambda: ea.dropped == PROBATION)  # all on probation, none relayed
+        natted.send(rtp(9), ea.local_port)            # the PROBATION-th in a row: latched
+        data, _ = await pb.recv()
+        assert RtpPacket.parse(data).sequence_number == 9
+        assert ea.remote == ("127.0.0.5", natted.port)
+        pb.send(rtp(10), eb.local_port)               # and B's audio goes to A's real source
+        data, _ = await natted.recv()
+        assert RtpPacket.parse(data).sequence_number == 10
+        stranger.send(rtp(11), ea.local_port)          # locked now
+        await until(lambda: ea.dropped == PROBATION + 1)
+        engine.close()
     run(test)
 
 
