@@ -93,6 +93,7 @@ class Box:
                        guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,
                        domain=self._domain(), prompts=PromptSet(), recordings=self.recordings,
                        user_agent=USER_AGENT)
+        await self._load_ivr()
         await self.sip.start(opts.bind, opts.sip_port)
         self.http = HttpApi({
             "/health": self._health,
@@ -162,8 +163,13 @@ class Box:
             # The CLI waits on this file to report "applied" only when it is true.
             (self.opts.data / APPLIED_NAME).write_text(f"{rev}\n")
 
+    async def _load_ivr(self) -> None:
+        self.pbx.ivr_menus = (await self.store.ivr_document() or {}).get("menus", [])
+        self.pbx.ivr_numbers = await self.store.ivr_numbers()
+
     async def reload(self) -> None:
         """Applies configuration changed by the CLI or web admin, without a restart."""
+        await self._load_ivr()
         self.extensions.clear()
         self.extensions.update({e.number: e for e in await self.store.extensions()})
         self.settings.update(effective(await self.store.settings()))

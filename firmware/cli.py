@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     show = ext.add_parser("secret", help="print one extension's SIP secret (for provisioning a phone)")
     show.add_argument("number")
 
+    ivr = sub.add_parser("ivr", help="IVR menus").add_subparsers(dest="ivr_command", required=True, parser_class=_Parser)
+    imp = ivr.add_parser("import", help="replace the IVR menus with a JSON document (validated first)")
+    imp.add_argument("file", type=Path)
+    ivr.add_parser("show", help="print the IVR document")
+    num = ivr.add_parser("number", help="the number callers dial to enter a menu (--remove to drop it)")
+    num.add_argument("number")
+    num.add_argument("menu", nargs="?")
+    num.add_argument("--remove", action="store_true")
+    ivr.add_parser("numbers", help="list the numbers that enter menus")
+
     st = sub.add_parser("set", help="change a setting (applied live)")
     st.add_argument("key", help=", ".join(sorted(SETTINGS)))
     st.add_argument("value")
@@ -149,6 +159,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.ext_command in ("add", "remove"):
             notify_running(data, asyncio.run(_with_store(data, lambda s: s.config_rev())))
         return rc
+    if cmd == "ivr":
+        rc = asyncio.run(_with_store(data, lambda s: _ivr(s, args)))
+        if args.ivr_command in ("import", "number"):
+            notify_running(data, asyncio.run(_with_store(data, lambda s: s.config_rev())))
+        return rc
     if cmd == "set":
         value = parse_setting(args.key, args.value)
 
@@ -199,6 +214,9 @@ async def _ext(store: Store, args: argparse.Namespace) -> int:
     sub = args.ext_command
     if sub == "add":
         number = check_number(args.number)
+        if number in await store.ivr_numbers():
+            raise CliError(f"{number} enters an IVR menu; pick another number or "
+                           f"`linebox ivr number {number} --remove` first")
         generated = args.secret is None
         secret = generate_secret() if generated else check_secret(number, args.secret)
         if len(args.name) > 64 or any(c in args.name for c in '"\r\n<>'):
@@ -221,6 +239,56 @@ async def _ext(store: Store, args: argparse.Namespace) -> int:
         if ext is None:
             raise CliError(f"there is no extension {args.number} (see `linebox ext list`)")
         print(ext.secret)
+    return 0
+
+
+async def _ivr(store: Store, args: argparse.Namespace) -> int:
+    from firmware.ivr.schema import validate
+    from firmware.prompts import language
+
+    sub = args.ivr_command
+    extensions = {e.number for e in await store.extensions()}
+    if sub == "import":
+        try:
+            document = json.loads(args.file.read_text())
+        except OSError as exc:
+            raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{args.file} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        errors = validate(document, phrases=set(language("en").phrases), files=set(), extensions=extensions,
+                          queues=set(), voicemail=set())
+        if errors:
+            for e in errors:
+                print(f"linebox: {args.file}: {e.path}: {e.message}", file=sys.stderr)
+            raise CliError(f"{len(errors)} problem(s) in {args.file}; nothing was changed")
+        menus = {m["id"] for m in document.get("menus", [])} if isinstance(document.get("menus"), list) \
+            else set(document.get("menus", {}))
+        dangling = {n: m for n, m in (await store.ivr_numbers()).items() if m not in menus}
+        if dangling:
+            raise CliError(f"numbers {dangling} enter menus this document drops; move them first "
+                           "(`linebox ivr number NUMBER MENU` or `--remove`)")
+        await store.set_ivr_document(document)
+        print(f"imported {len(menus)} menu(s)")
+    elif sub == "show":
+        print(json.dumps(await store.ivr_document() or {"menus": []}, indent=1))
+    elif sub == "numbers":
+        for number, menu in (await store.ivr_numbers()).items():
+            print(f"{number}\t{menu}")
+    elif sub == "number":
+        number = check_number(args.number)
+        if args.remove:
+            await store.set_ivr_number(number, None)
+            print(f"{number} no longer enters a menu")
+            return 0
+        if number in extensions:
+            raise CliError(f"{number} is an extension; pick a number no extension uses")
+        document = await store.ivr_document() or {}
+        raw = document.get("menus", [])
+        menus = {m.get("id") for m in raw} if isinstance(raw, list) else set(raw)
+        if args.menu not in menus:
+            raise CliError(f"there is no menu {args.menu!r}; menus: {', '.join(sorted(menus)) or 'none (ivr import first)'}")
+        await store.set_ivr_number(number, args.menu)
+        print(f"{number} enters menu {args.menu}")
     return 0
 
 

@@ -13,6 +13,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Callable
 
+from firmware.ivr.menu import Hangup as IvrHangup
+from firmware.ivr.menu import IvrSession
+from firmware.ivr.menu import Play as IvrPlay
+from firmware.ivr.menu import Route as IvrRoute
+from firmware.ivr.menu import StopPlayback as IvrStop
 from firmware.media.dtmf import DigitDetected
 from firmware.media.player import Playlist, silence
 from firmware.media.terminal import PlaybackFinished, Terminal
@@ -192,6 +197,95 @@ class DtmfReadback(AppLeg):
     def _next(self) -> None:
         self.reading = True
         self.say(digits_to_prompts(self.waiting.pop(0)))
+
+
+class IvrApp(AppLeg):
+    """An IVR menu set (firmware/ivr): the session decides, this leg plays and routes.
+
+    A route to an extension hands the caller over: the controller rings the extension while the
+    caller hears ringback, then bridges them. Queues and voicemail are not built yet: the caller
+    hears "not available" and the call ends.
+    """
+
+    name = "ivr"
+
+    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, menus: object, start: str) -> None:
+        super().__init__(pbx, setup, prompts)
+        self.menus = menus
+        self.start_menu = start
+        self.session: IvrSession | None = None
+        self._seq_of: dict[int, int] = {}  # terminal playback id -> the session's Play.seq
+        self._timer: object = None
+        self._closing = False
+
+    def begin(self) -> None:
+        numbers = set(self.pbx.extensions)
+        self.session = IvrSession(
+            self.menus, self.start_menu, self.pbx.loop.time(),
+            extension_exists=numbers.__contains__,
+            longer_extension_exists=lambda n: any(e != n and e.startswith(n) for e in numbers))
+        self.session.started(self.pbx.loop.time())
+        self._pump()
+
+    def on_digit(self, digit: str) -> None:
+        if self.session is not None:
+            self.session.digit(digit, self.pbx.loop.time())
+            self._pump()
+
+    def on_played(self, playback: int, interrupted: bool) -> None:
+        if self._closing:
+            self.hang_up()
+            return
+        seq = self._seq_of.pop(playback, None)
+        if self.session is not None and seq is not None and not interrupted:
+            self.session.playback_finished(self.pbx.loop.time(), seq=seq)
+            self._pump()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.session is not None and not self.ended:
+            self.session.handle_timer(self.pbx.loop.time())
+            self._pump()
+
+    def _pump(self) -> None:
+        session = self.session
+        while session is not None and not self.ended and (action := session.next_action()) is not None:
+            if isinstance(action, IvrPlay):
+                names = [p for p in action.prompts if isinstance(p, str)]
+                if len(names) != len(action.prompts):
+                    log.warning("ivr: spoken text and uploaded files are not played yet: %s", action.prompts)
+                self._seq_of[self.say(names, barge_in=action.barge_in)] = action.seq
+            elif isinstance(action, IvrStop):
+                if self.terminal is not None:
+                    self.terminal.stop()
+            elif isinstance(action, IvrRoute):
+                if action.kind == "extension" and self.call is not None:
+                    self._cancel_timer()
+                    self._close()
+                    self.ended = True
+                    self.call.redirect(self, action.target)
+                    return
+                log.warning("ivr: %s destinations are not built yet (%s)", action.kind, action.target)
+                self._closing = True
+                self.say(["not-available", "goodbye"])
+                return
+            elif isinstance(action, IvrHangup):
+                self._closing = True
+                self.say(["goodbye"])
+                return
+        self._cancel_timer()
+        when = session.get_timer() if session is not None else None
+        if when is not None and not self.ended:
+            self._timer = self.pbx.loop.call_at(when, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()  # type: ignore[attr-defined]
+            self._timer = None
+
+    def _close(self) -> None:
+        self._cancel_timer()
+        super()._close()
 
 
 FEATURE_CODES: dict[str, Callable[[Pbx, Setup, PromptSet], AppLeg]] = {

@@ -13,11 +13,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from firmware.media import g711
 from firmware.media.dtmfbridge import DtmfToInband
+from firmware.media.player import Playlist
 from firmware.media.relay import Bridge, Endpoint, MediaError
+from firmware.media.terminal import Terminal
+from firmware.media.tones import TONES
 from firmware.sip.sdp import Codec
 from firmware.store.db import CdrRecord
 
@@ -109,6 +113,8 @@ class Call:
         self.started = time.monotonic()
         self.cdr = CdrRecord(id=self.id, call_id=call_id, caller="", callee="", start=time.time())
         self._no_answer = None
+        self.setup: Setup | None = None
+        self.ringback: Terminal | None = None  # while an IVR hands the answered caller on
 
     # --- events from legs ----------------------------------------------------------------------
 
@@ -122,6 +128,7 @@ class Call:
 
     def _from_caller(self, event: Event) -> None:
         if isinstance(event, Setup):
+            self.setup = event
             self.cdr.caller, self.cdr.callee = event.caller, event.callee
             self.pbx.writer.cdr(self.cdr)
             self.pbx.route(self, event)
@@ -143,7 +150,8 @@ class Call:
             if self.b is not None:
                 return
             self.b = leg
-            self.cdr.answer = time.time()
+            if self.cdr.answer is None:  # an IVR that hands the caller on answered first
+                self.cdr.answer = time.time()
             self._cancel_no_answer()
             for other in self.candidates:
                 if other is not leg:
@@ -169,6 +177,29 @@ class Call:
                 self.end(event.cause, status=event.status, reason=event.reason)
 
     # --- what the PBX asks ---------------------------------------------------------------------
+
+    def redirect(self, leg: Leg, number: str) -> None:
+        """An answered application leg (an IVR) hands the caller on to ``number``.
+
+        The caller stays answered: it hears ringback from the media engine while the new callee
+        rings, and is bridged to whoever answers. The CDR keeps the number first dialled.
+        """
+        if leg is not self.b or self.ended or self.setup is None:
+            return
+        self.b = None
+        self.candidates = []
+        if self.a.endpoint is not None and self.a.codecs:
+            audio = next((c for c in self.a.codecs if c.name.upper() in ("PCMU", "PCMA")), None)
+            if audio is not None:
+                self.ringback = Terminal(self.pbx.media, self.a.endpoint, codec=audio.name.upper(), pt=audio.pt,
+                                         on_event=lambda e: None, inband=False)
+                self.ringback.play(Playlist([TONES["us"]["ringback"]], loop=True), barge_in=False)
+        self.pbx.route(self, replace(self.setup, callee=number))
+
+    def _stop_ringback(self) -> None:
+        if self.ringback is not None:
+            self.ringback.close()
+            self.ringback = None
 
     def add_callee(self, leg: Leg) -> None:
         leg.call = self
@@ -196,6 +227,7 @@ class Call:
             return
         self.ended = True
         self._cancel_no_answer()
+        self._stop_ringback()
         self._unbridge()
         release = Release(cause, status, reason)
         for leg in [self.a, *self.candidates]:
@@ -220,6 +252,7 @@ class Call:
         a_ep, b_ep = self.a.endpoint, callee.endpoint
         if a_ep is None or b_ep is None:
             return
+        self._stop_ringback()
         if self.bridge is not None:
             if self.bridge.b is b_ep:
                 self._apply_transforms()

@@ -25,7 +25,7 @@ from firmware.sip.message import ParseError, Request, make_response, new_tag
 from firmware.sip.transaction import ClientTransaction, ServerTransaction
 from firmware.store.db import Writer
 
-from .apps import FEATURE_CODES
+from .apps import FEATURE_CODES, IvrApp
 from .auth import Authenticator
 from .b2bua import Call
 from .events import Release, Setup
@@ -78,6 +78,8 @@ class Pbx:
         self.bridges: dict[Bridge, Call] = {}
         self.qualify_txs: dict[ClientTransaction, tuple[str, str]] = {}
         self.prompts = prompts
+        self.ivr_menus: list[Any] | dict[str, Any] = []  # the validated menu document's "menus"
+        self.ivr_numbers: dict[str, str] = {}  # number dialled -> menu it enters
         self.recordings = recordings
         self.sounds = SoundCache()  # prompts decoded once, shared by every call
         self.media_events: deque[dict[str, Any]] = deque(maxlen=200)
@@ -215,6 +217,9 @@ class Pbx:
         """Places a call set up by its caller: today, extension to extension."""
         number = setup.callee
         app = FEATURE_CODES.get(number)
+        if number in self.ivr_numbers:
+            menu, menus = self.ivr_numbers[number], self.ivr_menus
+            app = lambda pbx, setup, prompts: IvrApp(pbx, setup, prompts, menus=menus, start=menu)  # noqa: E731
         if app is not None:
             leg = app(self, setup, self.prompts)
             call.add_callee(leg)  # type: ignore[arg-type]

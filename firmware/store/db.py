@@ -9,6 +9,7 @@ within milliseconds of being queued. Schema changes are numbered migrations (``P
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -77,6 +78,16 @@ MIGRATIONS: list[str] = [
     """,
     """
     ALTER TABLE cdr ADD COLUMN recording TEXT;
+    """,
+    """
+    -- The IVR menu set as one validated document, and the numbers callers dial to enter it.
+    CREATE TABLE ivr (id INTEGER PRIMARY KEY CHECK (id = 1), document TEXT NOT NULL);
+    CREATE TABLE ivr_numbers (number TEXT PRIMARY KEY, menu TEXT NOT NULL);
+    CREATE TRIGGER ivr_ins AFTER INSERT ON ivr BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER ivr_upd AFTER UPDATE ON ivr BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER ivr_numbers_ins AFTER INSERT ON ivr_numbers BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER ivr_numbers_upd AFTER UPDATE ON ivr_numbers BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER ivr_numbers_del AFTER DELETE ON ivr_numbers BEGIN UPDATE config_rev SET rev = rev + 1; END;
     """,
 ]
 
@@ -195,6 +206,28 @@ class Store:
             "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    async def ivr_document(self) -> dict[str, Any] | None:
+        row = await (await self.conn.execute("SELECT document FROM ivr WHERE id = 1")).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    async def set_ivr_document(self, document: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "INSERT INTO ivr (id, document) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET document = excluded.document",
+            (json.dumps(document),),
+        )
+
+    async def ivr_numbers(self) -> dict[str, str]:
+        rows = await self.conn.execute_fetchall("SELECT number, menu FROM ivr_numbers ORDER BY number")
+        return {r["number"]: r["menu"] for r in rows}
+
+    async def set_ivr_number(self, number: str, menu: str | None) -> None:
+        if menu is None:
+            await self.conn.execute("DELETE FROM ivr_numbers WHERE number = ?", (number,))
+        else:
+            await self.conn.execute(
+                "INSERT INTO ivr_numbers (number, menu) VALUES (?, ?)"
+                " ON CONFLICT(number) DO UPDATE SET menu = excluded.menu", (number, menu))
 
     # --- registrations -------------------------------------------------------------------------
 
