@@ -277,7 +277,7 @@ class Pbx:
         if isinstance(leg, InboundLeg):
             self.server_invites.pop(leg.tx, None)
         for tx in [t for t, owner in self.client_txs.items() if owner is leg]:
-            # Keep BYE/CANCEL transactions of this leg answered by nobody: their responses are moot.
+            # Its outstanding requests (a BYE, a CANCEL) still run, but their answers concern nobody now.
             del self.client_txs[tx]
 
     def recording_event(self, event: object) -> None:
