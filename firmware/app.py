@@ -20,6 +20,7 @@ from firmware.httpapi import HttpApi
 from firmware.media.ports import PortPool
 from firmware.media.recorder import RecordingStore, recover_all
 from firmware.media.relay import MediaEngine
+from firmware.ivr.schema import load_conditions
 from firmware.pbx.auth import Authenticator
 from firmware.pbx.guard import Guard
 from firmware.pbx.pbx import Pbx
@@ -164,7 +165,9 @@ class Box:
             (self.opts.data / APPLIED_NAME).write_text(f"{rev}\n")
 
     async def _load_ivr(self) -> None:
-        self.pbx.ivr_menus = (await self.store.ivr_document() or {}).get("menus", [])
+        document = await self.store.ivr_document() or {}
+        self.pbx.ivr_menus = document.get("menus", [])
+        self.pbx.ivr_conditions = load_conditions(document)  # validated at import
         self.pbx.ivr_numbers = await self.store.ivr_numbers()
 
     async def reload(self) -> None:

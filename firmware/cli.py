@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = ivr.add_parser("import", help="replace the IVR menus with a JSON document (validated first)")
     imp.add_argument("file", type=Path)
     ivr.add_parser("show", help="print the IVR document")
-    num = ivr.add_parser("number", help="the number callers dial to enter a menu (--remove to drop it)")
+    num = ivr.add_parser("number", help="the number callers dial to enter a menu or time condition (--remove drops it)")
     num.add_argument("number")
     num.add_argument("menu", nargs="?")
     num.add_argument("--remove", action="store_true")
@@ -243,7 +243,7 @@ async def _ext(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _ivr(store: Store, args: argparse.Namespace) -> int:
-    from firmware.ivr.schema import validate
+    from firmware.ivr.schema import ids, validate
     from firmware.prompts import language
 
     sub = args.ivr_command
@@ -261,9 +261,9 @@ async def _ivr(store: Store, args: argparse.Namespace) -> int:
             for e in errors:
                 print(f"linebox: {args.file}: {e.path}: {e.message}", file=sys.stderr)
             raise CliError(f"{len(errors)} problem(s) in {args.file}; nothing was changed")
-        menus = {m["id"] for m in document.get("menus", [])} if isinstance(document.get("menus"), list) \
-            else set(document.get("menus", {}))
-        dangling = {n: m for n, m in (await store.ivr_numbers()).items() if m not in menus}
+        menus = ids(document, "menus")
+        targets = menus | ids(document, "time_conditions")
+        dangling = {n: m for n, m in (await store.ivr_numbers()).items() if m not in targets}
         if dangling:
             raise CliError(f"numbers {dangling} enter menus this document drops; move them first "
                            "(`linebox ivr number NUMBER MENU` or `--remove`)")
@@ -283,12 +283,12 @@ async def _ivr(store: Store, args: argparse.Namespace) -> int:
         if number in extensions:
             raise CliError(f"{number} is an extension; pick a number no extension uses")
         document = await store.ivr_document() or {}
-        raw = document.get("menus", [])
-        menus = {m.get("id") for m in raw} if isinstance(raw, list) else set(raw)
-        if args.menu not in menus:
-            raise CliError(f"there is no menu {args.menu!r}; menus: {', '.join(sorted(menus)) or 'none (ivr import first)'}")
+        targets = ids(document, "menus") | ids(document, "time_conditions")
+        if args.menu not in targets:
+            raise CliError(f"there is no menu or time condition {args.menu!r}; there are: "
+                           f"{', '.join(sorted(targets)) or 'none (ivr import first)'}")
         await store.set_ivr_number(number, args.menu)
-        print(f"{number} enters menu {args.menu}")
+        print(f"{number} enters {args.menu}")
     return 0
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Collection, Iterable, Mapping
 
 from .menu import DTMF_KEYS, GOTO_KINDS, ROUTE_KINDS
-from .timecond import parse_time_condition
+from .timecond import TimeCondition, parse_time_condition
 
 __all__ = ["FieldError", "DocumentError", "validate", "check"]
 
@@ -201,6 +201,17 @@ class _Validator:
                 if isinstance(doc[key], Mapping) and doc[key].get("goto") == "repeat":
                     self.err(f"{path}.{key}.goto", "'repeat' without input loops forever; "
                                                   "send the caller somewhere")
+
+
+def ids(document: Mapping[str, Any], key: str) -> set[str]:
+    """The ids of the menus (key "menus") or time conditions (key "time_conditions")."""
+    return {ident for _, ident, _ in _entries(document.get(key), key, [])}
+
+
+def load_conditions(document: Mapping[str, Any]) -> dict[str, TimeCondition]:
+    """The time conditions of a validated document, by id."""
+    return {ident: TimeCondition.from_document(doc, f"time_conditions[{ident}]")
+            for _, ident, doc in _entries(document.get("time_conditions"), "time_conditions", [])}
 
 
 def validate(document: Mapping[str, Any], *, phrases: Collection[str] | None = None,

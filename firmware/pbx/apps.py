@@ -259,13 +259,24 @@ class IvrApp(AppLeg):
                 if self.terminal is not None:
                     self.terminal.stop()
             elif isinstance(action, IvrRoute):
-                if action.kind == "extension" and self.call is not None:
+                kind, target = self.pbx.resolve(action.kind, action.target)
+                if kind == "extension" and target and self.call is not None:
                     self._cancel_timer()
                     self._close()
                     self.ended = True
-                    self.call.redirect(self, action.target)
+                    self.call.redirect(self, target)
                     return
-                log.warning("ivr: %s destinations are not built yet (%s)", action.kind, action.target)
+                if kind == "menu" and target and self.terminal is not None:
+                    # a time condition led to another menu: a fresh session there
+                    self.start_menu = target
+                    self.terminal.stop()
+                    self.begin()
+                    return
+                if kind == "hangup":
+                    self._closing = True
+                    self.say(["goodbye"])
+                    return
+                log.warning("ivr: %s destinations are not built yet (%s)", kind, target)
                 self._closing = True
                 self.say(["not-available", "goodbye"])
                 return

@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from dataclasses import replace
+from datetime import datetime, timezone
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from firmware.ivr.timecond import TimeCondition
 from firmware.media.player import SoundCache
 from firmware.media.recorder import DiskFull, RecordingStopped, RecordingStore
 from firmware.media.relay import Bridge, MediaEngine
@@ -79,7 +82,8 @@ class Pbx:
         self.qualify_txs: dict[ClientTransaction, tuple[str, str]] = {}
         self.prompts = prompts
         self.ivr_menus: list[Any] | dict[str, Any] = []  # the validated menu document's "menus"
-        self.ivr_numbers: dict[str, str] = {}  # number dialled -> menu it enters
+        self.ivr_numbers: dict[str, str] = {}  # number dialled -> menu or time condition it enters
+        self.ivr_conditions: dict[str, TimeCondition] = {}
         self.recordings = recordings
         self.sounds = SoundCache()  # prompts decoded once, shared by every call
         self.media_events: deque[dict[str, Any]] = deque(maxlen=200)
@@ -218,8 +222,18 @@ class Pbx:
         number = setup.callee
         app = FEATURE_CODES.get(number)
         if number in self.ivr_numbers:
-            menu, menus = self.ivr_numbers[number], self.ivr_menus
-            app = lambda pbx, setup, prompts: IvrApp(pbx, setup, prompts, menus=menus, start=menu)  # noqa: E731
+            target = self.ivr_numbers[number]
+            kind = "condition" if target in self.ivr_conditions else "menu"
+            kind, target = self.resolve(kind, target)
+            if kind == "extension":
+                self.route(call, replace(setup, callee=target))
+                return
+            if kind != "menu":
+                # hangup, or a queue / voicemail, which are not built yet: closed for now
+                call.fail("not-available", 480, "Temporarily Unavailable")
+                return
+            menus, start = self.ivr_menus, target
+            app = lambda pbx, setup, prompts: IvrApp(pbx, setup, prompts, menus=menus, start=start)  # noqa: E731
         if app is not None:
             leg = app(self, setup, self.prompts)
             call.add_callee(leg)  # type: ignore[arg-type]
@@ -240,6 +254,18 @@ class Pbx:
             self.spawn(leg.start(), f"dial-{call.id}",  # type: ignore[attr-defined]
                        on_error=lambda leg=leg: call.on_event(leg, Release("congestion", 503)))
         call.start_no_answer_timer(self.setting("call.no_answer_timeout"))
+
+    def resolve(self, kind: str, target: str | None) -> tuple[str, str | None]:
+        """Follows time conditions (office hours, holidays) to a destination that is not one."""
+        for _ in range(8):  # conditions may lead to conditions; validation forbids silent loops
+            if kind != "condition":
+                return kind, target
+            cond = self.ivr_conditions.get(target or "")
+            if cond is None:
+                return "hangup", None
+            dest = cond.destination(datetime.now(timezone.utc)) or {"goto": "hangup"}
+            kind, target = dest.get("goto", "hangup"), dest.get("target")
+        return "hangup", None
 
     def _on_response(self, event: ep.ResponseReceived) -> None:
         response = event.response

@@ -63,3 +63,43 @@ def test_a_bad_menu_document_names_the_field_and_changes_nothing(box: Box, tmp_p
     assert "menus[main].options[1].target" in r.stderr and "nothing was changed" in r.stderr, r.stderr
     shown = json.loads(box.cli("ivr", "show").stdout)
     assert shown == MENUS
+
+
+CONDITIONS = {
+    "menus": MENUS["menus"],
+    "time_conditions": [
+        # open round the clock: callers always get the day destination
+        {"id": "always-open", "timezone": "Europe/Berlin",
+         "hours": [{"days": "mon-sun", "from": "00:00", "to": "24:00"}],
+         "day": {"goto": "menu", "target": "main"}, "night": {"goto": "hangup"}},
+        # a holiday all year: callers always get the night destination
+        {"id": "always-closed", "timezone": "Europe/Berlin",
+         "hours": [{"days": "mon-fri", "from": "08:00", "to": "18:00"}],
+         "holidays": [{"from": "01-01", "to": "12-31"}],
+         "day": {"goto": "menu", "target": "main"}, "night": {"goto": "extension", "target": "1002"}},
+    ],
+}
+
+
+def test_time_conditions_choose_day_and_night_destinations(box: Box, registered, tmp_path: Path) -> None:
+    a, b = registered
+    doc = tmp_path / "ivr.json"
+    doc.write_text(json.dumps(CONDITIONS))
+    box.cli("ivr", "import", str(doc))
+    box.cli("ivr", "number", "501", "always-closed")
+    box.cli("ivr", "number", "502", "always-open")
+
+    a.call("501")  # night: straight to extension 1002
+    b.wait_incoming()
+    b.answer()
+    a.wait_state("CONFIRMED")
+    a.hangup()
+    b.wait_state("DISCONNECTED")
+
+    a.record(tmp_path / "day.wav")
+    a.call("502")  # day: the main menu answers
+    a.wait_state("CONFIRMED")
+    a.wait_rx_packets(a.stream_stat()["rx_pkt"] + 100)
+    a.stop_record()
+    a.hangup()
+    assert_says(tmp_path / "day.wav", ["welcome"])
