@@ -93,7 +93,7 @@ class Box:
         self.pbx = Pbx(loop=loop, sip=self.sip, media=self.media, registrar=self.registrar, auth=self.auth,
                        guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,
                        domain=self._domain(), prompts=PromptSet(), recordings=self.recordings,
-                       user_agent=USER_AGENT)
+                       custom_prompts=opts.data / "prompts", user_agent=USER_AGENT)
         await self._load_ivr()
         await self.sip.start(opts.bind, opts.sip_port)
         self.http = HttpApi({

@@ -242,9 +242,14 @@ async def _ext(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+def data_prompts(store: Store) -> Path:
+    """Where prompts rendered from configuration text live: beside the database."""
+    return store.path.parent / "prompts" / "say"
+
+
 async def _ivr(store: Store, args: argparse.Namespace) -> int:
-    from firmware.ivr.schema import ids, validate
-    from firmware.prompts import language
+    from firmware.ivr.schema import ids, said_texts, validate
+    from firmware.prompts import PromptError, language, say
 
     sub = args.ivr_command
     extensions = {e.number for e in await store.extensions()}
@@ -267,8 +272,14 @@ async def _ivr(store: Store, args: argparse.Namespace) -> int:
         if dangling:
             raise CliError(f"numbers {dangling} enter menus this document drops; move them first "
                            "(`linebox ivr number NUMBER MENU` or `--remove`)")
+        spoken = said_texts(document)
+        for text in spoken:  # rendered before the document is stored: all or nothing
+            try:
+                say(data_prompts(store), text)
+            except PromptError as exc:
+                raise CliError(f"cannot render {text!r} to speech: {exc}; nothing was changed") from None
         await store.set_ivr_document(document)
-        print(f"imported {len(menus)} menu(s)")
+        print(f"imported {len(menus)} menu(s)" + (f", {len(spoken)} greeting(s) rendered from text" if spoken else ""))
     elif sub == "show":
         print(json.dumps(await store.ivr_document() or {"menus": []}, indent=1))
     elif sub == "numbers":

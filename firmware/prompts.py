@@ -293,14 +293,19 @@ def build(out_dir, lang: str = "en", voice: str | None = None, speed: int | None
     return sorted(written)
 
 
+def said_name(text: str) -> str:
+    """The file name ``say`` gives a text, so a player finds what the configuration rendered."""
+    slug = "-".join(re.findall(r"[a-z0-9]+", text.lower())[:6]) or "prompt"
+    return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
 def say(out_dir, text: str, name: str | None = None, lang: str = "en",
         voice: str | None = None, speed: int | None = None) -> Path:
     """Render one-off text (e.g. an IVR greeting typed in the web admin) to
     ``out_dir/NAME.wav``; the name defaults to a slug of the text plus a hash."""
     lg = language(lang)
     if name is None:
-        slug = "-".join(re.findall(r"[a-z0-9]+", text.lower())[:6]) or "prompt"
-        name = f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        name = said_name(text)
     if not _NAME_RE.match(name):
         raise PromptError(f"bad prompt name {name!r} (lower case, digits and '-')")
     return _render(text, voice or lg.voice, int(speed or lg.speed), Path(out_dir) / f"{name}.wav")

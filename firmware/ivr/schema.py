@@ -208,6 +208,19 @@ def ids(document: Mapping[str, Any], key: str) -> set[str]:
     return {ident for _, ident, _ in _entries(document.get(key), key, [])}
 
 
+def said_texts(document: Mapping[str, Any]) -> list[str]:
+    """Every {"say": text} in the menus' prompts, each once, to render when the document is applied."""
+    texts: list[str] = []
+    for _, _, menu in _entries(document.get("menus"), "menus", []):
+        if not isinstance(menu, Mapping):
+            continue
+        for key in ("greeting", "invalid"):
+            for item in menu.get(key) or []:
+                if isinstance(item, Mapping) and isinstance(item.get("say"), str) and item["say"] not in texts:
+                    texts.append(item["say"])
+    return texts
+
+
 def load_conditions(document: Mapping[str, Any]) -> dict[str, TimeCondition]:
     """The time conditions of a validated document, by id."""
     return {ident: TimeCondition.from_document(doc, f"time_conditions[{ident}]")

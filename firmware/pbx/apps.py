@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
+from firmware.ivr.menu import File as IvrFile
 from firmware.ivr.menu import Hangup as IvrHangup
 from firmware.ivr.menu import IvrSession
 from firmware.ivr.menu import Play as IvrPlay
 from firmware.ivr.menu import Route as IvrRoute
+from firmware.ivr.menu import Say as IvrSay
 from firmware.ivr.menu import StopPlayback as IvrStop
 from firmware.media.dtmf import DigitDetected
 from firmware.media.player import Playlist, silence
 from firmware.media.terminal import PlaybackFinished, Terminal
-from firmware.prompts import PromptSet, digits_to_prompts, time_to_prompts
+from firmware.prompts import PromptSet, digits_to_prompts, said_name, time_to_prompts
 from firmware.sip.sdp import Codec
 
 from .events import Answer, Event, Release, Setup
@@ -84,12 +86,21 @@ class AppLeg:
 
     def say(self, names: list[str], *, barge_in: bool = False) -> int:
         """Plays prompts in order with a short gap between them (the prompts are trimmed tight)."""
+        return self.play_items(names, barge_in=barge_in)
+
+    def play_items(self, prompts: Iterable[object], *, barge_in: bool = False) -> int:
+        """Prompt names, texts rendered when the configuration was applied, or uploaded files."""
         assert self.terminal is not None
         items: list[object] = []
-        for name in names:
+        for p in prompts:
             if items:
                 items.append(GAP)
-            items.append(self.prompts.path(name))
+            if isinstance(p, str):
+                items.append(self.prompts.path(p))
+            elif isinstance(p, IvrSay):
+                items.append(self.pbx.custom_prompts / "say" / f"{said_name(p.text)}.wav")
+            elif isinstance(p, IvrFile):
+                items.append(self.pbx.custom_prompts / "uploads" / p.name)
         return self.terminal.play(Playlist(items, cache=self.pbx.sounds), barge_in=barge_in)
 
     def hang_up(self) -> None:
@@ -251,10 +262,7 @@ class IvrApp(AppLeg):
         session = self.session
         while session is not None and not self.ended and (action := session.next_action()) is not None:
             if isinstance(action, IvrPlay):
-                names = [p for p in action.prompts if isinstance(p, str)]
-                if len(names) != len(action.prompts):
-                    log.warning("ivr: spoken text and uploaded files are not played yet: %s", action.prompts)
-                self._seq_of[self.say(names, barge_in=action.barge_in)] = action.seq
+                self._seq_of[self.play_items(action.prompts, barge_in=action.barge_in)] = action.seq
             elif isinstance(action, IvrStop):
                 if self.terminal is not None:
                     self.terminal.stop()

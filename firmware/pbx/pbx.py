@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 from datetime import datetime, timezone
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -60,6 +61,7 @@ class Pbx:
         domain: str,
         prompts: PromptSet,
         recordings: RecordingStore,
+        custom_prompts: Path,
         user_agent: str = "LineBox",
     ) -> None:
         self.loop = loop
@@ -84,6 +86,7 @@ class Pbx:
         self.ivr_menus: list[Any] | dict[str, Any] = []  # the validated menu document's "menus"
         self.ivr_numbers: dict[str, str] = {}  # number dialled -> menu or time condition it enters
         self.ivr_conditions: dict[str, TimeCondition] = {}
+        self.custom_prompts = custom_prompts  # rendered from configuration text, and uploads
         self.recordings = recordings
         self.sounds = SoundCache()  # prompts decoded once, shared by every call
         self.media_events: deque[dict[str, Any]] = deque(maxlen=200)

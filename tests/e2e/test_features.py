@@ -46,13 +46,14 @@ def find_prompt(recording: np.ndarray, prompt: np.ndarray, start: int = 0) -> tu
     return float(score[i]), start + i
 
 
-def assert_says(recording: Path, names: list[str]) -> None:
-    """The recording contains these prompts, each after the previous one."""
+def assert_says(recording: Path, names: list[str | Path]) -> None:
+    """The recording contains these prompts (names in the prompt set, or files), in order."""
     prompts = PromptSet()
     rec = _samples(recording)
     at = 0
     for name in names:
-        score, pos = find_prompt(rec, _through_ulaw(_samples(prompts.path(name))), at)
+        path = name if isinstance(name, Path) else prompts.path(name)
+        score, pos = find_prompt(rec, _through_ulaw(_samples(path)), at)
         assert score >= MATCH, f"prompt {name!r} not heard after {at / 8000:.2f} s (best match {score:.2f})"
         at = pos + 1
 

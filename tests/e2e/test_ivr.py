@@ -103,3 +103,24 @@ def test_time_conditions_choose_day_and_night_destinations(box: Box, registered,
     a.stop_record()
     a.hangup()
     assert_says(tmp_path / "day.wav", ["welcome"])
+
+
+def test_a_greeting_typed_as_text_is_spoken(box: Box, registered, tmp_path: Path) -> None:
+    from firmware.prompts import said_name
+
+    a, _ = registered
+    text = "Thank you for calling Acme. Press two for sales."
+    doc = tmp_path / "ivr.json"
+    doc.write_text(json.dumps({"menus": [dict(MENUS["menus"][0], greeting=[{"say": text}])]}))
+    r = box.cli("ivr", "import", str(doc))
+    assert "1 greeting(s) rendered from text" in r.stdout, r.stdout
+    box.cli("ivr", "number", "500", "main")
+    rendered = box.data / "prompts" / "say" / f"{said_name(text)}.wav"
+    assert rendered.exists()
+    a.record(tmp_path / "greeting.wav")
+    a.call("500")
+    a.wait_state("CONFIRMED")
+    a.wait_rx_packets(a.stream_stat()["rx_pkt"] + 200)
+    a.stop_record()
+    a.hangup()
+    assert_says(tmp_path / "greeting.wav", [rendered])
