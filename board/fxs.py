@@ -1,0 +1,326 @@
+"""The FXS line machine: the box is the exchange for one analog phone (issue 5, STYLE.md §4, §8).
+
+Pure and sans-I/O. A driver's hook events go in with ``on_event(event, now)``, digits from the
+DTMF detector with ``digit(d, now)``, the controller's call events with
+``handle_call_event(event, now)``; ``get_timer()``/``handle_timer(now)`` run the one deadline.
+``next_output()`` yields, in order, port commands (``board.port``) for the driver and call
+events (``firmware.pbx.events``, plus ``Flash``) for the controller.
+
+Hook timing. An on-hook is not a hang-up until it has lasted ``flash_max``: a break of
+``pulse_break`` length while dialing is a dial pulse (pulses end with a ``pulse_gap`` of loop
+closed; 10 breaks = 0), a break in the ``flash_min..flash_max`` window during a call is a hook
+flash, anything shorter or in between is ignored as a bounce.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from board import port
+from board.callerid import CallerId
+from board.regions import (CID_AFTER_FIRST_RING, CID_DTMF_BEFORE_RING, CID_POLARITY_REVERSAL,
+                           RegionProfile, region as region_profile)
+from firmware.pbx import events as ev
+from firmware.sip.sdp import Codec
+
+__all__ = ["Flash", "FxsConfig", "FxsState", "FxsLine", "DialPlan", "prefix_plan"]
+
+DialPlan = Callable[[str], "bool | None"]   # True complete, False invalid, None need more digits
+
+G711 = (Codec("PCMU", 0), Codec("PCMA", 8))
+
+# Far-end causes that get congestion (reorder) rather than busy when the phone is still off hook.
+_CONGESTION_CAUSES = frozenset({"congestion", "not-found", "not-registered", "unreachable",
+                                "codec-mismatch", "media-timeout"})
+
+
+@dataclass(frozen=True)
+class Flash:
+    """The phone flashed the hook during a call (transfer / call waiting). A call event for the
+    controller; belongs in ``firmware.pbx.events`` once the controller handles it."""
+
+
+@dataclass(frozen=True)
+class FxsConfig:
+    """Timings of one FXS port. ``None`` = the region's default."""
+
+    # chan_dahdi.conf defaults: firstdigittimeout=16000, gendigittimeout=8000
+    first_digit_timeout: float = 16.0
+    inter_digit_timeout: float = 8.0
+    offhook_tone: str = "congestion"        # after the first-digit timeout ("howler" once tones have it)
+    fail_tone_s: float = 30.0               # how long busy/congestion plays before silence
+    pulse_break: tuple[float, float] = (0.040, 0.080)   # 10 pps at 60/40..66/33 with jitter
+    pulse_gap: float = 0.300                # loop closed this long ends a pulse digit
+    flash_min: float | None = None
+    flash_max: float | None = None
+    cid_after_ring_delay: float = 0.5       # GR-30: FSK starts >= 500 ms after the first ring
+    cid_after_reversal: float = 0.25        # EN 300 659-1: >= 100 ms after the line reversal (guess)
+    ring_after_cid: float = 1.5             # from caller-ID start to the first ring (guess: fits
+                                            # seizure + marks + a full MDMF message + 200 ms guard)
+    codecs: tuple[Codec, ...] = G711
+
+
+class FxsState(Enum):
+    IDLE = "idle"              # on hook
+    DIALTONE = "dialtone"      # off hook, dial tone, no digit yet
+    DIALING = "dialing"        # collecting digits
+    CALLING = "calling"        # Setup sent, waiting on the far end (ringback on Alerting)
+    RINGING = "ringing"        # incoming call: caller ID and/or ring cadence on the line
+    CONNECTED = "connected"
+    FAILED = "failed"          # off hook, busy/congestion tone playing
+    LOCKOUT = "lockout"        # off hook, silence, until the phone hangs up
+
+
+_OFF_HOOK = frozenset({FxsState.DIALTONE, FxsState.DIALING, FxsState.CALLING,
+                       FxsState.CONNECTED, FxsState.FAILED, FxsState.LOCKOUT})
+_IN_CALL = frozenset({FxsState.CALLING, FxsState.CONNECTED})
+_COLLECTING = frozenset({FxsState.DIALTONE, FxsState.DIALING})
+
+
+def prefix_plan(*patterns: str) -> DialPlan:
+    """A dial plan from fixed-length patterns: ``X`` any digit, ``N`` 2-9, ``Z`` 1-9, else literal.
+
+    Complete when a pattern matches the whole number, None while some pattern could still match,
+    False when none can.
+    """
+    def fits(p: str, c: str) -> bool:
+        return (p == "X" and c.isdigit()) or (p == "N" and c in "23456789") \
+            or (p == "Z" and c in "123456789") or p == c
+
+    def complete(number: str) -> bool | None:
+        live = [p for p in patterns if len(number) <= len(p) and all(map(fits, p, number))]
+        if any(len(p) == len(number) for p in live):
+            return True
+        return None if live else False
+    return complete
+
+
+class FxsLine:
+    """One FXS port's line machine. See the module docstring for the verbs."""
+
+    def __init__(self, region: str | RegionProfile, extension: str, complete: DialPlan, *,
+                 name: str = "", config: FxsConfig | None = None, mwi: bool = False) -> None:
+        self.region = region_profile(region) if isinstance(region, str) else region
+        self.extension = extension
+        self.name = name
+        self.complete = complete
+        self.config = config or FxsConfig()
+        self.flash_min = self.config.flash_min if self.config.flash_min is not None else self.region.flash_min
+        self.flash_max = self.config.flash_max if self.config.flash_max is not None else self.region.flash_max
+        self.mwi = mwi
+        self.state = FxsState.IDLE
+        self.number = ""
+        self._out: deque[object] = deque()
+        self._deadlines: dict[str, float] = {}
+        self._hook_down: float | None = None   # when a break started while off hook
+        self._pulses = 0
+        self._tone = False
+        self._ringing = False
+        self._reversed = False
+        self._cid: CallerId | None = None
+        self._incoming = False
+
+    # --- outputs and the timer ------------------------------------------------------------
+
+    def next_output(self) -> object | None:
+        """The next port command or call event, or None."""
+        return self._out.popleft() if self._out else None
+
+    def get_timer(self) -> float | None:
+        return min(self._deadlines.values(), default=None)
+
+    def handle_timer(self, now: float) -> None:
+        while True:
+            due = [(t, k) for k, t in self._deadlines.items() if t <= now]
+            if not due:
+                return
+            _, key = min(due)
+            del self._deadlines[key]
+            getattr(self, f"_expire_{key}")(now)
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def on_event(self, event: port.PortEvent, now: float) -> None:
+        """A hook event from the driver."""
+        if isinstance(event, port.OffHook):
+            if self._hook_down is not None:
+                self._hook_break(now - self._hook_down, now)
+            elif self.state is FxsState.IDLE:
+                self._dial_tone(now)
+            elif self.state is FxsState.RINGING:
+                self._answer()
+        elif isinstance(event, port.OnHook):
+            if self.state in _OFF_HOOK and self._hook_down is None:
+                self._hook_down = now
+                self._deadlines["hangup"] = now + self.flash_max
+        elif isinstance(event, port.HookFlash):
+            if self.state in _IN_CALL:
+                self._out.append(Flash())
+
+    def digit(self, d: str, now: float) -> None:
+        """A DTMF digit from the detector (pulse digits are counted here from hook breaks)."""
+        if self.state in _COLLECTING:
+            self._collect(d, now)
+        elif self.state is FxsState.CONNECTED:
+            self._out.append(ev.Digit(d))
+
+    def set_mwi(self, on: bool) -> None:
+        """Voicemail waiting or not: the lamp/VMWI now, stutter dial tone from the next lift."""
+        if on != self.mwi:
+            self.mwi = on
+            self._out.append(port.SetMwi(on))
+
+    def ring(self, cid: CallerId | None, now: float) -> bool:
+        """Alert the phone for an incoming call. False when the port is not idle (busy)."""
+        if self.state is not FxsState.IDLE:
+            return False
+        self.state = FxsState.RINGING
+        self._incoming = True
+        start = self.region.cid_start if self.region.cid_standard else None
+        self._cid = cid if start else None
+        if self._cid is None or start == CID_AFTER_FIRST_RING:
+            self._start_ring()
+            if self._cid is not None:
+                first_ring = sum(self.region.ring_cadence[:-1])
+                self._deadlines["cid"] = now + first_ring + self.config.cid_after_ring_delay
+        elif start == CID_POLARITY_REVERSAL:
+            self._reversed = True
+            self._out.append(port.SetPolarity(True))
+            self._deadlines["cid"] = now + self.config.cid_after_reversal
+        elif start == CID_DTMF_BEFORE_RING:
+            self._expire_cid(now)
+        return True
+
+    def handle_call_event(self, event: object, now: float) -> None:
+        """A call event from the controller about the other leg."""
+        if isinstance(event, ev.Setup):
+            # no number from the far side: say "unavailable" rather than nothing
+            cid = CallerId(number=event.caller or None, name=event.caller_name or None,
+                           absence=None if event.caller else "O")
+            self.ring(cid, now)
+        elif isinstance(event, ev.Alerting):
+            if self.state is FxsState.CALLING and not self._tone:
+                self._play("ringback")
+        elif isinstance(event, ev.Answer):
+            if self.state is FxsState.CALLING:
+                self._stop_tone()
+                self.state = FxsState.CONNECTED
+        elif isinstance(event, ev.Release):
+            if self.state is FxsState.RINGING:
+                self._stop_alerting()
+                self._reset()
+            elif self.state in _IN_CALL:
+                self._fail("congestion" if event.cause in _CONGESTION_CAUSES else "busy", now)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _play(self, name: str) -> None:
+        self._tone = True
+        self._out.append(port.PlayTone(name))
+
+    def _stop_tone(self) -> None:
+        if self._tone:
+            self._tone = False
+            self._out.append(port.StopTone())
+
+    def _dial_tone(self, now: float) -> None:
+        self.state = FxsState.DIALTONE
+        self.number = ""
+        self._incoming = False
+        self._play("stutter_dial" if self.mwi else "dial")
+        self._deadlines["digit"] = now + self.config.first_digit_timeout
+
+    def _collect(self, d: str, now: float) -> None:
+        if self.state is FxsState.DIALTONE:
+            self._stop_tone()
+            self.state = FxsState.DIALING
+        self.number += d
+        verdict = self.complete(self.number)
+        if verdict is None:
+            self._deadlines["digit"] = now + self.config.inter_digit_timeout
+            return
+        self._deadlines.pop("digit", None)
+        if verdict:
+            self.state = FxsState.CALLING
+            self._out.append(ev.Setup(caller=self.extension, caller_name=self.name,
+                                      callee=self.number, codecs=self.config.codecs))
+        else:
+            self._fail("congestion", now)
+
+    def _fail(self, tone: str, now: float) -> None:
+        self._stop_tone()
+        self.state = FxsState.FAILED
+        self._play(tone)
+        for key in ("digit", "pulse"):
+            self._deadlines.pop(key, None)
+        self._deadlines["silence"] = now + self.config.fail_tone_s
+
+    def _hook_break(self, duration: float, now: float) -> None:
+        self._hook_down = None
+        self._deadlines.pop("hangup", None)
+        lo, hi = self.config.pulse_break
+        if self.state in _COLLECTING and lo <= duration <= hi:
+            self._pulses += 1
+            self._deadlines["pulse"] = now + self.config.pulse_gap
+        elif self.state in _IN_CALL and self.flash_min <= duration <= self.flash_max:
+            self._out.append(Flash())
+        # else: a bounce, or a break that is neither pulse nor flash: ignored
+
+    def _answer(self) -> None:
+        self._stop_alerting()
+        self.state = FxsState.CONNECTED
+        self._out.append(ev.Answer(self.config.codecs))
+
+    def _start_ring(self) -> None:
+        self._ringing = True
+        self._out.append(port.Ring(self.region.ring_cadence))
+
+    def _stop_alerting(self) -> None:
+        for key in ("cid", "ring"):
+            self._deadlines.pop(key, None)
+        if self._ringing:
+            self._ringing = False
+            self._out.append(port.StopRing())
+        if self._reversed:
+            self._reversed = False
+            self._out.append(port.SetPolarity(False))
+
+    def _reset(self) -> None:
+        self.state = FxsState.IDLE
+        self.number = ""
+        self._pulses = 0
+        self._hook_down = None
+        self._cid = None
+        self._deadlines.clear()
+
+    # --- deadlines (named _expire_<key>) ---------------------------------------------------
+
+    def _expire_hangup(self, now: float) -> None:
+        self._stop_tone()
+        if self.state in _IN_CALL:
+            self._out.append(ev.Release("callee-hangup" if self._incoming else "caller-hangup"))
+        self._reset()
+
+    def _expire_pulse(self, now: float) -> None:
+        d, self._pulses = str(self._pulses % 10), 0
+        self._collect(d, now)
+
+    def _expire_digit(self, now: float) -> None:
+        self._fail("congestion" if self.number else self.config.offhook_tone, now)
+
+    def _expire_silence(self, now: float) -> None:
+        self._stop_tone()
+        self.state = FxsState.LOCKOUT
+
+    def _expire_cid(self, now: float) -> None:
+        assert self._cid is not None
+        before = not self._ringing
+        self._out.append(port.SendCallerId(self._cid, before_ring=before))
+        if before:
+            self._deadlines["ring"] = now + self.config.ring_after_cid
+
+    def _expire_ring(self, now: float) -> None:
+        self._start_ring()
