@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     num.add_argument("--remove", action="store_true")
     ivr.add_parser("numbers", help="list the numbers that enter menus")
 
+    cfg = sub.add_parser("config", help="the whole configuration as one JSON document (docs/config.md)")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
+    exp = cfg_sub.add_parser("export", help="write the configuration (it holds SIP secrets: keep it safe)")
+    exp.add_argument("file", nargs="?", type=Path, help="default: standard output")
+    cimp = cfg_sub.add_parser("import", help="validate, then replace the whole configuration at once")
+    cimp.add_argument("file", type=Path)
+
     st = sub.add_parser("set", help="change a setting (applied live)")
     st.add_argument("key", help=", ".join(sorted(SETTINGS)))
     st.add_argument("value")
@@ -157,6 +164,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "ext":
         rc = asyncio.run(_with_store(data, lambda s: _ext(s, args)))
         if args.ext_command in ("add", "remove"):
+            notify_running(data, asyncio.run(_with_store(data, lambda s: s.config_rev())))
+        return rc
+    if cmd == "config":
+        rc = asyncio.run(_with_store(data, lambda s: _config(s, args)))
+        if args.config_command == "import":
             notify_running(data, asyncio.run(_with_store(data, lambda s: s.config_rev())))
         return rc
     if cmd == "ivr":
@@ -239,6 +251,46 @@ async def _ext(store: Store, args: argparse.Namespace) -> int:
         if ext is None:
             raise CliError(f"there is no extension {args.number} (see `linebox ext list`)")
         print(ext.secret)
+    return 0
+
+
+async def _config(store: Store, args: argparse.Namespace) -> int:
+    from firmware import configdoc
+    from firmware.ivr.schema import said_texts
+    from firmware.prompts import PromptError, say
+
+    if args.config_command == "export":
+        text = json.dumps(await configdoc.export(store), indent=1) + "\n"
+        if args.file is None:
+            sys.stdout.write(text)
+        else:
+            # It holds every SIP secret: readable by the owner only, written whole or not at all.
+            tmp = args.file.with_name(args.file.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, args.file)
+            print(f"exported the configuration to {args.file} (it holds SIP secrets: keep it safe)")
+        return 0
+    try:
+        document = json.loads(args.file.read_text())
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{args.file} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    problems = configdoc.validate(document)
+    if problems:
+        for p in problems:
+            print(f"linebox: {args.file}: {p}", file=sys.stderr)
+        raise CliError(f"{len(problems)} problem(s) in {args.file}; nothing was changed")
+    for text in said_texts(document.get("ivr", {})):
+        try:
+            say(data_prompts(store), text)
+        except PromptError as exc:
+            raise CliError(f"cannot render {text!r} to speech: {exc}; nothing was changed") from None
+    await configdoc.apply(store, document)
+    print(f"imported {args.file}: {len(document.get('extensions', []))} extension(s), "
+          f"{len(document.get('settings', {}))} setting(s), IVR menus and numbers")
     return 0
 
 

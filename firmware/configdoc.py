@@ -1,0 +1,131 @@
+"""The box's configuration as one document: export it, validate it, apply it all or nothing.
+
+A backup, a template for a new office, or what a web admin's "import" sends. The document is
+JSON (docs/config.md describes every field). Validation runs over the whole document first and
+reports each problem with the path of its field, e.g. ``extensions[2].secret: ...``; only a
+document without problems is applied, in one database transaction, so a bad field changes
+nothing and a good document changes everything at once while calls go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from firmware.extensions import ExtensionError, check_number, check_secret
+from firmware.ivr.schema import validate as validate_ivr
+from firmware.pbx.settings import SETTINGS, SettingError
+from firmware.prompts import language
+from firmware.store.db import Store
+
+VERSION = 1
+SECTIONS = ("version", "extensions", "settings", "ivr", "ivr_numbers")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+async def export(store: Store) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "extensions": [{"number": e.number, "name": e.name, "secret": e.secret} for e in await store.extensions()],
+        "settings": await store.settings(),
+        "ivr": await store.ivr_document() or {"menus": []},
+        "ivr_numbers": await store.ivr_numbers(),
+    }
+
+
+def validate(doc: Any) -> list[Problem]:
+    """Every problem in ``doc``, each with its path; [] means it can be applied."""
+    if not isinstance(doc, Mapping):
+        return [Problem("", "the configuration is a JSON object (see docs/config.md)")]
+    problems = [Problem(key, f"unknown section; known: {', '.join(SECTIONS)}") for key in doc if key not in SECTIONS]
+    if doc.get("version") != VERSION:
+        problems.append(Problem("version", f"must be {VERSION} (got {doc.get('version')!r})"))
+    numbers: set[str] = set()
+    exts = doc.get("extensions", [])
+    if not isinstance(exts, list):
+        problems.append(Problem("extensions", "a list of {number, name, secret}"))
+        exts = []
+    for i, ext in enumerate(exts):
+        path = f"extensions[{i}]"
+        if not isinstance(ext, Mapping):
+            problems.append(Problem(path, "an object with number, name and secret"))
+            continue
+        number = str(ext.get("number", ""))
+        try:
+            check_number(number)
+        except ExtensionError as exc:
+            problems.append(Problem(f"{path}.number", str(exc)))
+            continue
+        if number in numbers:
+            problems.append(Problem(f"{path}.number", f"{number} appears twice"))
+        numbers.add(number)
+        try:
+            check_secret(number, str(ext.get("secret", "")))
+        except ExtensionError as exc:
+            problems.append(Problem(f"{path}.secret", str(exc)))
+        name = ext.get("name", "")
+        if not isinstance(name, str) or len(name) > 64 or any(c in name for c in '"\r\n<>'):
+            problems.append(Problem(f"{path}.name", "up to 64 characters, no quotes, angle brackets or line breaks"))
+    settings = doc.get("settings", {})
+    if not isinstance(settings, Mapping):
+        problems.append(Problem("settings", "an object of name: value"))
+        settings = {}
+    for key, value in settings.items():
+        setting = SETTINGS.get(key)
+        if setting is None:
+            problems.append(Problem(f"settings.{key}", "unknown setting (see `linebox settings`)"))
+            continue
+        try:
+            setting.parse(str(value))
+        except SettingError as exc:
+            problems.append(Problem(f"settings.{key}", str(exc)))
+    ivr = doc.get("ivr", {"menus": []})
+    for err in validate_ivr(ivr, phrases=set(language("en").phrases), extensions=numbers, queues=set(), voicemail=set()):
+        problems.append(Problem(f"ivr.{err.path}" if err.path else "ivr", err.message))
+    targets = _ids(ivr, "menus") | _ids(ivr, "time_conditions")
+    ivr_numbers = doc.get("ivr_numbers", {})
+    if not isinstance(ivr_numbers, Mapping):
+        problems.append(Problem("ivr_numbers", "an object of number: menu or time condition"))
+        ivr_numbers = {}
+    for number, target in ivr_numbers.items():
+        path = f"ivr_numbers.{number}"
+        if number in numbers:
+            problems.append(Problem(path, f"{number} is also an extension"))
+        if target not in targets:
+            problems.append(Problem(path, f"no menu or time condition {target!r}"))
+    return problems
+
+
+def _ids(ivr: Any, key: str) -> set[str]:
+    from firmware.ivr.schema import ids
+
+    return ids(ivr, key) if isinstance(ivr, Mapping) else set()
+
+
+async def apply(store: Store, doc: Mapping[str, Any]) -> None:
+    """Replaces the configuration with a validated ``doc`` in one transaction."""
+    conn = store.conn
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute("DELETE FROM extensions")
+        for ext in doc.get("extensions", []):
+            await store.add_extension(str(ext["number"]), str(ext["secret"]), str(ext.get("name", "")))
+        await conn.execute("DELETE FROM settings")
+        for key, value in doc.get("settings", {}).items():
+            await store.set_setting(key, str(value))
+        await store.set_ivr_document(dict(doc.get("ivr", {"menus": []})))
+        await conn.execute("DELETE FROM ivr_numbers")
+        for number, target in doc.get("ivr_numbers", {}).items():
+            await store.set_ivr_number(number, target)
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
