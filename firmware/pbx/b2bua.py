@@ -115,6 +115,7 @@ class Call:
         self._no_answer = None
         self.setup: Setup | None = None
         self.ringback: Terminal | None = None  # while an IVR hands the answered caller on
+        self.moh: Terminal | None = None  # music for the held party while the call is on hold
 
     # --- events from legs ----------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class Call:
         elif isinstance(event, Release):
             self.end(event.cause, source=self.a)
         elif isinstance(event, Hold) and self.b is not None:
-            self._hold(event.direction)
+            self._hold(event.direction, held=self.b)
             self.b.deliver(event)
 
     def _from_callee(self, leg: Leg, event: Event) -> None:
@@ -162,7 +163,7 @@ class Call:
             if self.pbx.setting("recording.calls") == "always":
                 self._record()
         elif isinstance(event, Hold) and leg is self.b:
-            self._hold(event.direction)
+            self._hold(event.direction, held=self.a)
             self.a.deliver(event)
         elif isinstance(event, Release):
             if leg is self.b:
@@ -228,6 +229,7 @@ class Call:
         self.ended = True
         self._cancel_no_answer()
         self._stop_ringback()
+        self._stop_moh()
         self._unbridge()
         release = Release(cause, status, reason)
         for leg in [self.a, *self.candidates]:
@@ -281,10 +283,34 @@ class Call:
             br.set_transform(direction, pt_map=pt_map, transcode=transcode, convert=convert)
         br.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
 
-    def _hold(self, direction: str) -> None:
+    def _hold(self, direction: str, held: Leg) -> None:
+        """One party put the other on hold (or took it off): the held party hears music.
+
+        While held, the bridge is set aside and the held party's endpoint plays the box's shared
+        music-on-hold source; on resume the bridge comes back. A call being recorded keeps its
+        bridge (and so its recording) and the held party hears what the holder sends.
+        """
         self.on_hold = direction in _ON_HOLD
+        callee = self.b
+        if self.on_hold and self.moh is None and callee is not None and held.endpoint is not None and held.codecs \
+                and (self.bridge is None or self.bridge.recording is None):
+            audio = next((c for c in held.codecs if c.name.upper() in ("PCMU", "PCMA")), None)
+            if audio is not None:
+                self._unbridge()
+                self.moh = Terminal(self.pbx.media, held.endpoint, codec=audio.name.upper(), pt=audio.pt,
+                                    on_event=lambda e: None, inband=False)
+                self.moh.play(self.pbx.music_on_hold(), barge_in=False)
+        elif not self.on_hold and self.moh is not None:
+            self._stop_moh()
+            if callee is not None:
+                self._bridge(callee)
         if self.bridge is not None:
             self.bridge.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
+
+    def _stop_moh(self) -> None:
+        if self.moh is not None:
+            self.moh.close()
+            self.moh = None
 
     def _record(self) -> None:
         """Records the answered call: caller left, callee right (or mixed), crash-safe .part file."""

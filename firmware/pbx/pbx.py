@@ -19,7 +19,8 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from firmware.ivr.timecond import TimeCondition
-from firmware.media.player import SoundCache
+from firmware.media.player import Playlist, SharedSource, SoundCache, ToneItem, silence
+from firmware.media.tones import ToneSpec
 from firmware.media.recorder import DiskFull, RecordingStopped, RecordingStore
 from firmware.media.relay import Bridge, MediaEngine
 from firmware.prompts import PromptSet
@@ -87,6 +88,7 @@ class Pbx:
         self.ivr_numbers: dict[str, str] = {}  # number dialled -> menu or time condition it enters
         self.ivr_conditions: dict[str, TimeCondition] = {}
         self.custom_prompts = custom_prompts  # rendered from configuration text, and uploads
+        self._moh: SharedSource | None = None
         self.recordings = recordings
         self.sounds = SoundCache()  # prompts decoded once, shared by every call
         self.media_events: deque[dict[str, Any]] = deque(maxlen=200)
@@ -257,6 +259,17 @@ class Pbx:
             self.spawn(leg.start(), f"dial-{call.id}",  # type: ignore[attr-defined]
                        on_error=lambda leg=leg: call.on_event(leg, Release("congestion", 503)))
         call.start_no_answer_timer(self.setting("call.no_answer_timeout"))
+
+    def music_on_hold(self) -> SharedSource:
+        """The one music-on-hold source every held caller listens to (one decode, many ears)."""
+        if self._moh is None:
+            notes = (523.25, 659.25, 783.99, 1046.5, 783.99, 659.25)  # a C major arpeggio, -18 dBm0
+            items: list[object] = []
+            for f in notes:
+                items += [ToneItem(ToneSpec((f,), (-18.0,)), 280), silence(40)]
+            items.append(silence(600))
+            self._moh = SharedSource(Playlist(items, loop=True))
+        return self._moh
 
     def resolve(self, kind: str, target: str | None) -> tuple[str, str | None]:
         """Follows time conditions (office hours, holidays) to a destination that is not one."""

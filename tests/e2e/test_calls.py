@@ -239,3 +239,27 @@ def test_media_timeout_releases_both_legs(box: Box, registered):
     assert row["disposition"] == "ANSWERED", row
     assert _user(row["caller"]) == "1001" and _user(row["callee"]) == "1002", row
     box.wait_health(lambda h: h["calls"] == 0, 5, "no calls after the media timeout")
+
+
+def test_the_held_party_hears_music_and_then_the_other_again(box: Box, registered, tmp_path):
+    a, b = registered  # a plays LOW
+    connect(a, b)
+    a.hold()
+    wait_until(lambda: b.call_info()["media_status"] == "REMOTE_HOLD", 5, what="b sees hold")
+    b.record(tmp_path / "held.wav")
+    b.wait_rx_packets(b.stream_stat()["rx_pkt"] + 150, timeout=10)
+    b.stop_record()
+    rate, s = audio.read_wav(tmp_path / "held.wav")
+    for note in (523.25, 659.25, 783.99):  # the box's music on hold (a C major arpeggio)
+        assert audio.tone_present(s, rate, note, min_seconds=0.2, others=(LOW, HIGH)), \
+            f"no {note:g} Hz note while held: {audio.describe(s, rate)}"
+    assert not audio.tone_present(s, rate, LOW, min_seconds=0.2, others=(HIGH,)), "the holder is still heard"
+    a.unhold()
+    wait_until(lambda: b.call_info()["media_status"] == "ACTIVE", 5, what="b sees resume")
+    b.record(tmp_path / "resumed.wav")
+    b.wait_rx_packets(b.stream_stat()["rx_pkt"] + 100, timeout=10)
+    b.stop_record()
+    ok, desc = heard(tmp_path / "resumed.wav", LOW, HIGH)
+    assert ok, f"after the resume b should hear a's {LOW:g} Hz again: {desc}"
+    b.hangup()
+    a.wait_state("DISCONNECTED")
