@@ -210,15 +210,36 @@ async def _noop(store: Store) -> None:
     return None
 
 
+DEMO_GREETING = ("Welcome to LineBox. Press 1 for extension 1001, press 2 for extension 1002, "
+                 "or dial an extension number.")
+DEMO_IVR = {"menus": [{
+    "id": "main", "greeting": [{"say": DEMO_GREETING}],
+    "options": {"1": {"goto": "extension", "target": "1001"}, "2": {"goto": "extension", "target": "1002"}},
+    "dial_by_extension": True, "timeout": 5, "retries": 2, "fallback": {"goto": "hangup"},
+}]}
+
+
 async def _demo(store: Store) -> int:
+    from firmware.prompts import PromptError, say
+
     existing = {e.number for e in await store.extensions()}
     for number, name in (("1001", "Demo One"), ("1002", "Demo Two")):
         if number in existing:
             continue
         secret = generate_secret()
         await store.add_extension(number, secret, name)
+    if await store.ivr_document() is None:
+        try:
+            say(data_prompts(store), DEMO_GREETING)
+            await store.set_ivr_document(DEMO_IVR)
+            await store.set_ivr_number("500", "main")
+        except PromptError as exc:  # espeak-ng missing: the demo still works without its IVR
+            print(f"linebox: the demo IVR needs espeak-ng and sox (scripts/setup installs them): {exc}",
+                  file=sys.stderr)
     for e in await store.extensions():
         print(f"extension {e.number} ({e.name or 'no name'}): user {e.number}, password {e.secret}")
+    for number, menu in (await store.ivr_numbers()).items():
+        print(f"dial {number} for the IVR menu '{menu}'; *43 echo test, *60 clock, *65 your number, *47 DTMF test")
     return 0
 
 

@@ -131,3 +131,16 @@ def test_set_rejects_unknown_key_and_bad_value(data: Path):
     assert run_cli(data, "set", "security.ban_failures", "7").returncode == 0
     assert_one_line_error(run_cli(data, "set", "no.such.key", "1"), r"no\.such\.key")
     assert_one_line_error(run_cli(data, "set", "rtp.timeout", "soon"), r"rtp\.timeout")
+
+
+def test_demo_sets_up_extensions_and_an_ivr_once(tmp_path) -> None:
+    from tests.e2e.box import run_cli
+
+    data = tmp_path / "demo"
+    first = run_cli(data, "demo")
+    assert first.returncode == 0, first.describe()
+    assert "dial 500 for the IVR menu 'main'" in first.stdout
+    second = run_cli(data, "demo")  # idempotent: same extensions, same passwords
+    assert second.stdout == first.stdout
+    assert run_cli(data, "ivr", "numbers").stdout.split() == ["500", "main"]
+    assert len(list((data / "prompts" / "say").glob("*.wav"))) == 1
