@@ -52,7 +52,7 @@ def _port(text: str) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
-        self.exit(2, f"linebox: {message} (see `linebox {self.prog.split(' ', 1)[-1] if ' ' in self.prog else ''} --help`)\n".replace("linebox  --help", "linebox --help"))
+        self.exit(2, f"linebox: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

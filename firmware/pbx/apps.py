@@ -26,7 +26,8 @@ from firmware.media.terminal import PlaybackFinished, Terminal
 from firmware.prompts import PromptSet, digits_to_prompts, said_name, time_to_prompts
 from firmware.sip.sdp import Codec
 
-from .events import Answer, Event, Release, Setup
+from .b2bua import terminal_on
+from .events import Answer, Event, Release, Setup, audio_codec, event_codec
 
 if TYPE_CHECKING:
     from .b2bua import Call
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-G711 = ("PCMU", "PCMA")
 GAP = silence(80)
 
 
@@ -56,22 +56,18 @@ class AppLeg:
         self.terminal: Terminal | None = None
 
     async def start(self) -> None:
-        audio = next((c for c in self.setup.codecs if c.name.upper() in G711), None)
-        te = next((c for c in self.setup.codecs if c.matches("telephone-event")), None)
+        audio, te = audio_codec(self.setup.codecs), event_codec(self.setup.codecs)
         if audio is None:
             self._release("codec-mismatch", 488)
             return
         self.codecs = (audio, te) if te else (audio,)
         self.answered = True
         self._emit(Answer(self.codecs))
-        caller = self.call.a if self.call is not None else None
-        if caller is None or caller.endpoint is None or self.ended:
+        if self.call is None or self.ended:
             return
-        a_audio = next((c for c in caller.codecs if c.name.upper() in G711), audio)
-        a_te = next((c for c in caller.codecs if c.matches("telephone-event")), None)
-        self.terminal = Terminal(self.pbx.media, caller.endpoint, codec=a_audio.name.upper(), pt=a_audio.pt,
-                                 te_pt=a_te.pt if a_te else None, on_event=self._on_media, inband=self.inband)
-        self.begin()
+        self.terminal = terminal_on(self.pbx.media, self.call.a, on_event=self._on_media, inband=self.inband)
+        if self.terminal is not None:
+            self.begin()
 
     # --- what applications build on ------------------------------------------------------------
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Protocol
 from firmware.media import g711
 from firmware.media.dtmfbridge import DtmfToInband
 from firmware.media.player import Playlist
-from firmware.media.relay import Bridge, Endpoint, MediaError
+from firmware.media.relay import Bridge, Endpoint, MediaEngine, MediaError
 from firmware.media.terminal import Terminal
 from firmware.media.tones import TONES
 from firmware.sip.sdp import Codec
 from firmware.store.db import CdrRecord
 
-from .events import Alerting, Answer, Event, Hold, Release, Setup
+from .events import Alerting, Answer, Event, Hold, Release, Setup, audio_codec, event_codec
 
 if TYPE_CHECKING:
     from .pbx import Pbx
@@ -54,6 +54,19 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)[:32] or "_"
 
 
+def terminal_on(engine: "MediaEngine", leg: Leg, **kw: object) -> Terminal | None:
+    """The media engine's end of a leg's own endpoint (prompts, music, tones), in the leg's law.
+
+    None when the leg has no endpoint or no G.711 codec negotiated yet."""
+    audio, te = audio_codec(leg.codecs), event_codec(leg.codecs)
+    if audio is None or leg.endpoint is None:
+        return None
+    kw.setdefault("on_event", lambda event: None)
+    kw.setdefault("inband", False)
+    return Terminal(engine, leg.endpoint, codec=audio.name.upper(), pt=audio.pt,
+                    te_pt=te.pt if te else None, **kw)  # type: ignore[arg-type]
+
+
 def disposition(answered: bool, cause: str) -> str:
     if answered:
         return "ANSWERED"
@@ -70,12 +83,10 @@ def transforms(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> tuple[dict[int
     (None, None) when the two sides negotiated identically: the relay's zero-copy path. Events
     toward a leg without telephone-event are not in the map; ``dtmf_conversion`` plays them.
     """
-    s_audio = next((c for c in src if c.name.upper() in ("PCMU", "PCMA")), None)
-    d_audio = next((c for c in dst if c.name.upper() in ("PCMU", "PCMA")), None)
+    s_audio, d_audio = audio_codec(src), audio_codec(dst)
     if s_audio is None or d_audio is None:
         return None, None
-    s_te = next((c for c in src if c.matches("telephone-event")), None)
-    d_te = next((c for c in dst if c.matches("telephone-event")), None)
+    s_te, d_te = event_codec(src), event_codec(dst)
     same_audio = s_audio.name.upper() == d_audio.name.upper() and s_audio.pt == d_audio.pt
     same_te = (s_te is None and d_te is None) or (s_te is not None and d_te is not None and s_te.pt == d_te.pt)
     if same_audio and same_te:
@@ -90,9 +101,7 @@ def transforms(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> tuple[dict[int
 
 def dtmf_conversion(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> dict[int, DtmfToInband] | None:
     """RFC 4733 events from ``src`` played as in-band tones toward a ``dst`` without telephone-event."""
-    s_te = next((c for c in src if c.matches("telephone-event")), None)
-    d_te = next((c for c in dst if c.matches("telephone-event")), None)
-    d_audio = next((c for c in dst if c.name.upper() in ("PCMU", "PCMA")), None)
+    s_te, d_te, d_audio = event_codec(src), event_codec(dst), audio_codec(dst)
     if s_te is None or d_te is not None or d_audio is None:
         return None
     return {s_te.pt: DtmfToInband(d_audio.name.upper(), d_audio.pt)}
@@ -189,12 +198,9 @@ class Call:
             return
         self.b = None
         self.candidates = []
-        if self.a.endpoint is not None and self.a.codecs:
-            audio = next((c for c in self.a.codecs if c.name.upper() in ("PCMU", "PCMA")), None)
-            if audio is not None:
-                self.ringback = Terminal(self.pbx.media, self.a.endpoint, codec=audio.name.upper(), pt=audio.pt,
-                                         on_event=lambda e: None, inband=False)
-                self.ringback.play(Playlist([TONES["us"]["ringback"]], loop=True), barge_in=False)
+        self.ringback = terminal_on(self.pbx.media, self.a)
+        if self.ringback is not None:
+            self.ringback.play(Playlist([TONES["us"]["ringback"]], loop=True), barge_in=False)
         self.pbx.route(self, replace(self.setup, callee=number))
 
     def _stop_ringback(self) -> None:
@@ -276,11 +282,7 @@ class Call:
             return
         for direction, src, dst in (("a->b", self.a.codecs, callee.codecs), ("b->a", callee.codecs, self.a.codecs)):
             pt_map, transcode = transforms(src, dst)
-            convert = dtmf_conversion(src, dst)
-            if convert is not None and pt_map is None:
-                pt_map = {c.pt: c.pt for c in src if not c.matches("telephone-event")}
-                pt_map.setdefault(13, 13)
-            br.set_transform(direction, pt_map=pt_map, transcode=transcode, convert=convert)
+            br.set_transform(direction, pt_map=pt_map, transcode=transcode, convert=dtmf_conversion(src, dst))
         br.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
 
     def _hold(self, direction: str, held: Leg) -> None:
@@ -292,13 +294,11 @@ class Call:
         """
         self.on_hold = direction in _ON_HOLD
         callee = self.b
-        if self.on_hold and self.moh is None and callee is not None and held.endpoint is not None and held.codecs \
-                and (self.bridge is None or self.bridge.recording is None):
-            audio = next((c for c in held.codecs if c.name.upper() in ("PCMU", "PCMA")), None)
-            if audio is not None:
-                self._unbridge()
-                self.moh = Terminal(self.pbx.media, held.endpoint, codec=audio.name.upper(), pt=audio.pt,
-                                    on_event=lambda e: None, inband=False)
+        if self.on_hold and self.moh is None and callee is not None and audio_codec(held.codecs) is not None \
+                and held.endpoint is not None and (self.bridge is None or self.bridge.recording is None):
+            self._unbridge()
+            self.moh = terminal_on(self.pbx.media, held)
+            if self.moh is not None:
                 self.moh.play(self.pbx.music_on_hold(), barge_in=False)
         elif not self.on_hold and self.moh is not None:
             self._stop_moh()
@@ -317,8 +317,7 @@ class Call:
         br, callee = self.bridge, self.b
         if br is None or callee is None or br.recording is not None:
             return
-        laws = tuple(next((c.name.upper() for c in leg.codecs if c.name.upper() in ("PCMU", "PCMA")), "PCMU")
-                     for leg in (self.a, callee))
+        laws = tuple((audio_codec(leg.codecs) or Codec("PCMU", 0)).name.upper() for leg in (self.a, callee))
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{self.cdr.caller}-{_safe(self.cdr.callee)}-{self.id[:8]}.wav"
         try:
             recorder = self.pbx.recordings.recorder(name, mode=self.pbx.setting("recording.mode"))

@@ -65,6 +65,18 @@ class Release:
 
 Event = Setup | Alerting | Answer | Hold | Digit | Release
 
+G711 = ("PCMU", "PCMA")  # the audio the box anchors, relays and transcodes
+
+
+def audio_codec(codecs: tuple[Codec, ...] | list[Codec]) -> Codec | None:
+    """The G.711 codec among what a leg negotiated or offered (the first, best first)."""
+    return next((c for c in codecs if c.name.upper() in G711), None)
+
+
+def event_codec(codecs: tuple[Codec, ...] | list[Codec]) -> Codec | None:
+    """The RFC 4733 telephone-event codec among them, if any."""
+    return next((c for c in codecs if c.matches("telephone-event")), None)
+
 # CDR causes and the SIP answer a caller gets for each when the call fails before answer.
 CAUSE_STATUS: dict[str, tuple[int, str]] = {
     "not-found": (404, "Not Found"),

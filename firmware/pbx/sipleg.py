@@ -21,7 +21,7 @@ from firmware.sip.message import Request, Response, make_response, new_tag
 from firmware.sip.sdp import Codec, SdpError, SessionDescription, audio_codecs, build_answer, build_offer, negotiated
 from firmware.sip.transaction import ClientTransaction, ServerTransaction, build_cancel
 
-from .events import CAUSE_STATUS, Alerting, Answer, Event, Hold, Release, Setup, cause_for_status
+from .events import CAUSE_STATUS, G711, Alerting, Answer, Event, Hold, Release, Setup, cause_for_status
 
 if TYPE_CHECKING:
     from .b2bua import Call
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-G711 = ("PCMU", "PCMA")
 TELEPHONE_EVENT_PT = 101
 _MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 _legs = itertools.count(1)
@@ -231,7 +230,7 @@ class InboundLeg(SipLeg):
         self.offer: SessionDescription | None = None
         self.final_sent = False
         self.ringing_sent = False
-        self.early_sdp_sent = False
+        self.early_answer: bytes | None = None  # the SDP answer sent in a 183, repeated in the 200
 
     async def start(self, callee: str) -> None:
         """Parses the offer, opens our media endpoint and tells the controller who is called."""
@@ -287,22 +286,22 @@ class InboundLeg(SipLeg):
         if isinstance(event, Alerting):
             if self.final_sent:
                 return
-            if event.codecs and not self.early_sdp_sent:
-                body = self._answer_sdp(event.codecs)
-                self.early_sdp_sent = True
+            if event.codecs and self.early_answer is None:
+                body = self.early_answer = self._answer_sdp(event.codecs)
                 self.pbx.sip.send_response(self.tx, make_response(
                     self.invite, 183, "Session Progress", to_tag=self.local_tag,
                     headers=[("Contact", self.contact), ("Content-Type", "application/sdp")], body=body))
                 if self.call is not None:
                     self.call.media_changed(self)
-            elif not self.ringing_sent and not self.early_sdp_sent:
+            elif not self.ringing_sent and self.early_answer is None:
                 self.ringing_sent = True
                 self.pbx.sip.send_response(self.tx, make_response(
                     self.invite, 180, to_tag=self.local_tag, headers=[("Contact", self.contact)]))
         elif isinstance(event, Answer):
             if self.final_sent:
                 return
-            body = self._answer_sdp(event.codecs) if not self.early_sdp_sent else self._repeat_answer()
+            # RFC 3264: one answer per offer, so the 200 repeats the 183's SDP when there was one
+            body = self.early_answer or self._answer_sdp(event.codecs)
             self.final_sent = True
             self.answered = True
             response = make_response(self.invite, 200, to_tag=self.local_tag,
@@ -322,15 +321,6 @@ class InboundLeg(SipLeg):
             else:
                 self.bye()
             self.finish()
-
-    def _repeat_answer(self) -> bytes:
-        """The 200 repeats the SDP of the 183 (RFC 3264: one answer per offer)."""
-        assert self.offer is not None
-        answer, _ = build_answer(self.offer, supported=G711, prefer=[self.codecs[0].name],
-                                 address=self.endpoint.local_host if self.endpoint else "0.0.0.0",
-                                 port=self.endpoint.local_port if self.endpoint else 0,
-                                 session_id=self._session_id, version=self._sdp_version)
-        return sdp_body(answer)
 
     @property
     def dialog_key(self) -> tuple[str, str]:
@@ -406,8 +396,7 @@ class OutboundLeg(SipLeg):
             ("Content-Type", "application/sdp"),
         ]
         self.invite = Request("INVITE", self.target, headers, sdp_body(sd))
-        self.invite_tx = self._send(self.invite)
-        self.invite = self.invite_tx.request
+        self.invite_tx = self._send(self.invite)  # the endpoint puts its Via on self.invite
 
     def deliver(self, event: Event) -> None:
         if isinstance(event, Hold):
