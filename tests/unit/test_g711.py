@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import struct
-import time
 from array import array
 
 import pytest
@@ -162,19 +161,3 @@ def test_tone_survives_transcoding():
     assert err < 8000 * 0.05
 
 
-@pytest.mark.parametrize("law", ["ulaw", "alaw"])
-def test_frame_speed_is_reported(law, capsys):
-    enc = getattr(g711, f"lin2{law}")
-    dec = getattr(g711, f"{law}2lin")
-    frame = array("h", (int(8000 * math.sin(i / 3)) for i in range(160)))
-    code = enc(frame)
-    loops = 2000
-    t0 = time.perf_counter()
-    for _ in range(loops):
-        enc(frame)
-    t1 = time.perf_counter()
-    for _ in range(loops):
-        dec(code)
-    t2 = time.perf_counter()
-    with capsys.disabled():
-        print(f"\n{law}: encode {1e6 * (t1 - t0) / loops:.1f} µs, decode {1e6 * (t2 - t1) / loops:.1f} µs per 160-sample frame")
