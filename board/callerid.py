@@ -38,6 +38,7 @@ has been received.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from array import array
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -49,6 +50,7 @@ from firmware.media.tones import ToneGenerator, ToneSpec
 __all__ = [
     "CallerId", "CidTime", "CallerIdError", "encode", "decode", "checksum",
     "dtmf_callerid_digits", "dtmf_callerid_decode", "CallerIdSender", "CallerIdReceiver",
+    "fsk_standard",
     "Region", "REGIONS", "message_length", "SDMF", "MDMF", "ETSI_CALL_SETUP",
     "P_DATETIME", "P_NUMBER", "P_NUMBER_ABSENT", "P_NAME", "P_NAME_ABSENT",
 ]
@@ -361,6 +363,14 @@ class CallerIdSender:
             raise ValueError("DTMF caller-ID digits are 50-80 ms on and off")
         self.dtmf_on_ms, self.dtmf_off_ms = dtmf_on_ms, dtmf_off_ms
 
+    def duration(self, cid: CallerId) -> float:
+        """Seconds ``samples(cid)`` lasts (without generating them)."""
+        if self.standard == "dtmf":
+            digits = dtmf_callerid_digits(cid, self.dtmf_start)
+            return len(digits) * (self.dtmf_on_ms + self.dtmf_off_ms) / 1000
+        bits = self.seizure + self.marks + 10 * len(encode(cid, self.fmt)) + 2
+        return bits / 1200
+
     def samples(self, cid: CallerId) -> array:
         if self.standard == "dtmf":
             return self._dtmf(dtmf_callerid_digits(cid, self.dtmf_start))
@@ -376,6 +386,29 @@ class CallerIdSender:
                             (self.dtmf_on_ms, self.dtmf_off_ms), repeat=False)
             out.extend(ToneGenerator(spec).next_frame(on + self.dtmf_off_ms * 8))
         return out
+
+
+def fsk_standard(samples) -> str | None:
+    """Which FSK carried a burst of caller ID: ``"bell"`` (1200/2200 Hz) or ``"etsi"`` (V.23,
+    1300/2100 Hz), by the power at the four tone frequencies over the whole burst; None if no
+    FSK is there. Needed because either demodulator also decodes the other standard (their
+    tones are only 100 Hz apart, within the discriminator's capture), so which receiver
+    decoded a message does not say which standard the line uses."""
+    x = array("h", samples) if not isinstance(samples, array) else samples
+    if len(x) < 800:
+        return None
+    power = {}
+    for f in (1200.0, 2200.0, 1300.0, 2100.0):
+        w = 2 * math.pi * f / 8000
+        k2 = 2 * math.cos(w)
+        s1 = s2 = 0.0
+        for v in x:
+            s1, s2 = v + k2 * s1 - s2, s1
+        power[f] = s1 * s1 + s2 * s2 - k2 * s1 * s2
+    bell, v23 = power[1200.0] + power[2200.0], power[1300.0] + power[2100.0]
+    if max(bell, v23) <= 0:
+        return None
+    return "bell" if bell > v23 else "etsi"
 
 
 class CallerIdReceiver:
@@ -394,6 +427,7 @@ class CallerIdReceiver:
             raise ValueError(f"unknown caller-ID standard {standard!r}")
         self.standard = standard
         self.errors: list[CallerIdError] = []
+        self.last_message: bytes | None = None   # the last good FSK message (type byte first)
         self._buf = bytearray()
         self._digits = ""
         if standard == "dtmf":
@@ -428,6 +462,7 @@ class CallerIdReceiver:
                     self._error(e)
                 else:
                     found = found or cid
+                    self.last_message = bytes(buf)
                 buf.clear()
         return found
 

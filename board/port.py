@@ -22,7 +22,7 @@ from board.callerid import CallerId
 __all__ = [
     "PortKind", "Capabilities", "PortEvent", "PortCommand", "Port",
     "OffHook", "OnHook", "HookFlash", "RingStart", "RingStop", "PolarityReversal",
-    "LoopCurrentDrop", "Alarm",
+    "LoopCurrentDrop", "Alarm", "PulseDigit",
     "Ring", "StopRing", "Seize", "Release", "SendCallerId", "SetPolarity", "SetMwi",
     "PlayTone", "StopTone", "SendDigit",
 ]
@@ -65,6 +65,14 @@ class HookFlash:
 
 
 @dataclass(frozen=True)
+class PulseDigit:
+    """FXS: the driver itself counted a dial-pulse digit (DAHDI_EVENT_PULSEDIGIT); drivers that
+    report raw hook breaks leave the counting to the line machine."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
 class RingStart:
     """FXO: ring voltage appeared on the line."""
 
@@ -94,7 +102,7 @@ class Alarm:
     active: bool = True
 
 
-PortEvent = (OffHook | OnHook | HookFlash | RingStart | RingStop | PolarityReversal
+PortEvent = (OffHook | OnHook | HookFlash | PulseDigit | RingStart | RingStop | PolarityReversal
              | LoopCurrentDrop | Alarm)
 
 

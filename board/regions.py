@@ -71,10 +71,16 @@ class RegionProfile:
         return TONES[self.tone_zone]["congestion"].cadence
 
     @property
+    def law(self) -> str:
+        """The G.711 law of the country's network (G.711: µ-law in North America and Japan)."""
+        return "ulaw" if self.code in _ULAW else "alaw"
+
+    @property
     def cid_before_ring(self) -> bool:
         return self.cid_start in (CID_POLARITY_REVERSAL, CID_DTMF_BEFORE_RING)
 
 
+_ULAW = frozenset({"us", "jp"})
 _PBX_FLASH = (0.080, 0.800)  # guess, see the module docstring
 
 REGIONS: dict[str, RegionProfile] = {

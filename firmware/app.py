@@ -6,6 +6,7 @@ Nothing else in the firmware creates a socket server, a database connection or a
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import gc
 import os
@@ -16,10 +17,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware.httpapi import HttpApi
+from firmware.httpapi import ActionError, HttpApi
+from firmware.localapi import VOICEMAIL, box_actions, change_message
 from firmware.media.ports import PortPool
 from firmware.media.recorder import RecordingStore, recover_all
 from firmware.media.relay import MediaEngine
+from firmware.acd.queue import QueueError
+from firmware.acd.schema import queue_specs
+from firmware.lines import Lines, LineTestError
+from firmware.routes import Routes
+from firmware.voicemail import DEFAULT_MAX_SECONDS, Mailboxes
+from firmware.recpolicy import recording_policy
 from firmware.ivr.schema import load_conditions
 from firmware.pbx.auth import Authenticator
 from firmware.pbx.guard import Guard
@@ -36,6 +44,8 @@ log = logging.getLogger("linebox")
 USER_AGENT = "LineBox/0.1"
 PID_NAME = "linebox.pid"
 APPLIED_NAME = "config.applied"
+RUN_NAME = "run.json"
+RETENTION_EVERY = 3600.0  # seconds between retention sweeps (and one at start)
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class Box:
 
     def __init__(self, opts: RunOptions) -> None:
         self.opts = opts
+        self.restart_requested = False
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -86,6 +97,10 @@ class Box:
         if repaired:
             log.warning("repaired %d recording(s) cut short by the last stop: %s", len(repaired), repaired)
         self.recordings = RecordingStore(str(rec_dir), s["recording.quota_mb"] * 1024 * 1024)
+        messages = Mailboxes(opts.data / "voicemail")
+        repaired = messages.recover()
+        if repaired:
+            log.warning("repaired %d voicemail message(s) cut short by the last stop: %s", len(repaired), repaired)
         self.media = MediaEngine(bind_host=self._media_host(), port_pool=PortPool(opts.rtp_lo, opts.rtp_hi))
         # No option tags yet: claiming "timer" would oblige us to answer Session-Expires (RFC 4028).
         self.endpoint = SipEndpoint(user_agent=USER_AGENT, supported=frozenset())
@@ -93,8 +108,20 @@ class Box:
         self.pbx = Pbx(loop=loop, sip=self.sip, media=self.media, registrar=self.registrar, auth=self.auth,
                        guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,
                        domain=self._domain(), prompts=PromptSet(), recordings=self.recordings,
-                       custom_prompts=opts.data / "prompts", user_agent=USER_AGENT)
+                       custom_prompts=opts.data / "prompts", messages=messages, user_agent=USER_AGENT)
         await self._load_ivr()
+        await self._load_routes()
+        self.lines = Lines(self.pbx, opts.data)
+        try:
+            await self.lines.start(await self.store.document("ports"))
+        except (OSError, ValueError) as exc:
+            # A missing card must not keep the SIP side down: say so, run without analog lines.
+            log.error("analog board (%s) not available: %s", self.settings["analog.driver"], exc)
+            self.lines = Lines(self.pbx, opts.data)
+        if self.lines.driver is not None:
+            self.pbx.lines = self.lines
+            self.pbx.refresh_mwi()
+        self.pbx.queues.restore(await self.store.queue_events(since=time.time() - 7 * 86400))
         await self.sip.start(opts.bind, opts.sip_port)
         self.http = HttpApi({
             "/health": self._health,
@@ -102,12 +129,24 @@ class Box:
             "/api/registrations": self._registrations,
             "/api/security-events": lambda: [asdict(e) for e in self.guard.events],
             "/api/media-events": lambda: list(self.pbx.media_events),
+            "/api/queues": self.pbx.queues.status,
+            "/api/ports": lambda: self.lines.status(),
+            "/api/line-test": lambda: self.lines.line_test_state(),
+            "/api/queue-events": lambda: [asdict(e) for e in self.pbx.queues.log.recent],
         })
+        self.http.actions.update(box_actions(guard=self.guard, calls=lambda: self.pbx.calls, clock=self.loop.time))
+        self.http.actions["/api/line-test"] = self._line_test
+        self.http.actions["/api/agent"] = self._agent
+        self.http.actions["/api/restart"] = self._restart
+        self.http.actions[VOICEMAIL] = self._voicemail
         try:
             await self.http.start(opts.bind, opts.http_port)
         except OSError:
             await self.sip.close()
             raise
+        # Where the CLI finds the running box's local API (line tests, and the web admin's default).
+        local = "127.0.0.1" if opts.bind in ("0.0.0.0", "") else opts.bind
+        (opts.data / RUN_NAME).write_text(json.dumps({"api": f"http://{local}:{opts.http_port}"}) + "\n")
         # With thousands of live transactions the cyclic GC dominated INVITE handling (124 µs
         # per INVITE against 54 µs with it off, measured on the endpoint): move what start-up
         # built out of its sight and collect the young generation less often.
@@ -116,6 +155,8 @@ class Box:
         gc.set_threshold(20000, 20, 20)
         self._every(1.0, self._tick)
         self._every(5.0, self._housekeeping)
+        self._every(RETENTION_EVERY, self._retention)
+        self._tasks.append(self.loop.create_task(self._retention()))
         self._every(lambda: self.settings["sip.qualify_interval"], self.pbx.qualify)
 
     def _media_host(self) -> str:
@@ -169,13 +210,24 @@ class Box:
         self.pbx.ivr_menus = document.get("menus", [])
         self.pbx.ivr_conditions = load_conditions(document)  # validated at import
         self.pbx.ivr_numbers = await self.store.ivr_numbers()
+        self.pbx.queues.configure(list(queue_specs(await self.store.document("queues")).values()))
+        self.pbx.recording_policy = recording_policy(await self.store.document("recording"))
+        vm = await self.store.document("voicemail") or {}
+        self.pbx.mailboxes = {str(n): dict(b) for n, b in (vm.get("mailboxes") or {}).items()}
+        self.pbx.voicemail_max = int(vm.get("max_seconds", DEFAULT_MAX_SECONDS))
+
+    async def _load_routes(self) -> None:
+        self.pbx.outbound = Routes.from_document(await self.store.document("routes"),
+                                                 self.settings["analog.trunk_prefix"])
 
     async def reload(self) -> None:
         """Applies configuration changed by the CLI or web admin, without a restart."""
         await self._load_ivr()
+        await self.lines.configure(await self.store.document("ports"))
         self.extensions.clear()
         self.extensions.update({e.number: e for e in await self.store.extensions()})
         self.settings.update(effective(await self.store.settings()))
+        await self._load_routes()  # the default route follows analog.trunk_prefix
         s = self.settings
         self.guard.configure(ban_failures=s["security.ban_failures"], ban_window=s["security.ban_window"],
                              ban_seconds=s["security.ban_seconds"], rate=s["security.rate"])
@@ -197,6 +249,52 @@ class Box:
         self.writer.heartbeat(now)
         self.auth.housekeeping(now)
         self.guard.housekeeping(self.loop.time())
+
+    async def _retention(self) -> None:
+        """Deletes what is older than the retention settings (0 keeps it)."""
+        now = time.time()
+        days = self.settings["cdr.retention_days"]
+        if days:
+            gone = await self.store.forget_before(now - days * 86400)
+            if gone:
+                log.info("retention: deleted %d call record(s) older than %d days", gone, days)
+        days = self.settings["recording.retention_days"]
+        if days:
+            gone = await self.loop.run_in_executor(None, self.recordings.expire, now - days * 86400)
+            if gone:
+                log.info("retention: deleted %d recording(s) older than %d days", len(gone), days)
+
+    def _restart(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The web admin's "restart": calls are hung up, the process starts itself again."""
+        log.warning("restart asked for by %s", str(args.get("who", "the local API"))[:64])
+        self.restart_requested = True
+        self.loop.call_later(0.2, self._stop.set)  # after this answer has left
+        return {"restarting": True}
+
+    def _agent(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.pbx.queues.agent_action(args)
+        except (ValueError, QueueError) as exc:
+            raise ActionError("409 Conflict", str(exc)) from None
+
+    def _voicemail(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The web admin marks a message heard or deletes it: done here, on the loop where *97
+        moves messages too (so the two never interleave), and the mailbox's lamps follow at once."""
+        mailbox = str(args.get("mailbox", ""))
+        try:
+            done = change_message(self.pbx.messages, mailbox, str(args.get("id", "")), str(args.get("action", "")))
+        except LookupError as exc:
+            raise ActionError("404 Not Found", str(exc)) from None
+        except ValueError as exc:
+            raise ActionError("400 Bad Request", str(exc)) from None
+        self.pbx.mailbox_changed(mailbox)
+        return done
+
+    def _line_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.lines.start_line_test(args)
+        except LineTestError as exc:
+            raise ActionError("409 Conflict", str(exc)) from None
 
     def _health(self) -> dict[str, Any]:
         return {"status": "ok", **self.pbx.status()}
@@ -229,6 +327,7 @@ class Box:
             t.cancel()
         self.pbx.hang_up_all()
         await asyncio.sleep(0.05)  # let the BYEs leave
+        await self.lines.stop()
         await self.http.close()
         await self.sip.close()
         self.media.close()

@@ -9,17 +9,26 @@ nothing and a good document changes everything at once while calls go on.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from firmware.acd.schema import validate_queues
 from firmware.extensions import ExtensionError, check_number, check_secret
 from firmware.ivr.schema import validate as validate_ivr
 from firmware.pbx.settings import SETTINGS, SettingError
 from firmware.prompts import language
+from firmware.lines import validate_ports
+from firmware.recpolicy import validate_recording_policy
+from firmware.routes import trunks_of, validate_routes
+from firmware.voicemail import mailboxes_of, validate_voicemail
 from firmware.store.db import Store
 
 VERSION = 1
-SECTIONS = ("version", "extensions", "settings", "ivr", "ivr_numbers")
+SECTIONS = ("version", "extensions", "settings", "ivr", "ivr_numbers", "queues", "recording", "ports", "routes", "voicemail")
+# Sections kept whole in the documents table, and what an export shows when one was never set.
+DOCUMENT_SECTIONS: dict[str, Any] = {"queues": [], "recording": {"extensions": {}, "numbers": {}}, "ports": {},
+                                   "routes": [], "voicemail": {"mailboxes": {}}}
 
 
 @dataclass(frozen=True)
@@ -38,11 +47,22 @@ async def export(store: Store) -> dict[str, Any]:
         "settings": await store.settings(),
         "ivr": await store.ivr_document() or {"menus": []},
         "ivr_numbers": await store.ivr_numbers(),
+        **{name: await _stored(store, name) for name in DOCUMENT_SECTIONS},
     }
 
 
-def validate(doc: Any) -> list[Problem]:
-    """Every problem in ``doc``, each with its path; [] means it can be applied."""
+async def _stored(store: Store, name: str) -> Any:
+    doc = await store.document(name)
+    return _empty(name) if doc is None else doc
+
+
+def _empty(name: str) -> Any:
+    return copy.deepcopy(DOCUMENT_SECTIONS[name])
+
+
+def validate(doc: Any, *, files: set[str] | None = None) -> list[Problem]:
+    """Every problem in ``doc``, each with its path; [] means it can be applied. ``files``: the
+    uploaded prompts menus may play (None: not checked)."""
     if not isinstance(doc, Mapping):
         return [Problem("", "the configuration is a JSON object (see docs/config.md)")]
     problems = [Problem(key, f"unknown section; known: {', '.join(SECTIONS)}") for key in doc if key not in SECTIONS]
@@ -87,8 +107,14 @@ def validate(doc: Any) -> list[Problem]:
             setting.parse(str(value))
         except SettingError as exc:
             problems.append(Problem(f"settings.{key}", str(exc)))
+    queues = doc.get("queues", [])
+    queue_ids = {q["id"] for q in queues if isinstance(q, Mapping) and isinstance(q.get("id"), str)} \
+        if isinstance(queues, list) else set()
     ivr = doc.get("ivr", {"menus": []})
-    for err in validate_ivr(ivr, phrases=set(language("en").phrases), extensions=numbers, queues=set(), voicemail=set()):
+    problems += [Problem(e.path, e.message) for e in validate_voicemail(doc.get("voicemail"), extensions=numbers)]
+    mailboxes = mailboxes_of(doc.get("voicemail")) & numbers
+    for err in validate_ivr(ivr, phrases=set(language("en").phrases), files=files, extensions=numbers, queues=queue_ids,
+                            voicemail=mailboxes):
         problems.append(Problem(f"ivr.{err.path}" if err.path else "ivr", err.message))
     targets = _ids(ivr, "menus") | _ids(ivr, "time_conditions")
     ivr_numbers = doc.get("ivr_numbers", {})
@@ -101,6 +127,16 @@ def validate(doc: Any) -> list[Problem]:
             problems.append(Problem(path, f"{number} is also an extension"))
         if target not in targets:
             problems.append(Problem(path, f"no menu or time condition {target!r}"))
+    problems += [Problem(e.path, e.message) for e in validate_queues(
+        queues, extensions=numbers, menus=_ids(ivr, "menus"), conditions=_ids(ivr, "time_conditions"),
+        taken_numbers=set(ivr_numbers), voicemail=mailboxes)]
+    queue_numbers = {q["number"] for q in queues if isinstance(q, Mapping) and isinstance(q.get("number"), str)} \
+        if isinstance(queues, list) else set()
+    problems += [Problem(e.path, e.message) for e in validate_recording_policy(
+        doc.get("recording"), numbers, set(ivr_numbers) | queue_numbers)]
+    problems += [Problem(e.path, e.message) for e in validate_ports(
+        doc.get("ports"), extensions=numbers, numbers=numbers | set(ivr_numbers) | queue_numbers)]
+    problems += [Problem(e.path, e.message) for e in validate_routes(doc.get("routes"), trunks=trunks_of(doc.get("ports")))]
     return problems
 
 
@@ -110,11 +146,19 @@ def _ids(ivr: Any, key: str) -> set[str]:
     return ids(ivr, key) if isinstance(ivr, Mapping) else set()
 
 
-async def apply(store: Store, doc: Mapping[str, Any]) -> None:
-    """Replaces the configuration with a validated ``doc`` in one transaction."""
+class Changed(RuntimeError):
+    """The configuration changed since the document being applied was read from it."""
+
+
+async def apply(store: Store, doc: Mapping[str, Any], *, expect_rev: int | None = None) -> None:
+    """Replaces the configuration with a validated ``doc`` in one transaction. ``expect_rev``:
+    the revision ``doc`` was exported at; if another change came in since, nothing is applied
+    and ``Changed`` is raised (an edit of one section must not undo someone else's edit)."""
     conn = store.conn
     await conn.execute("BEGIN IMMEDIATE")
     try:
+        if expect_rev is not None and await store.config_rev() != expect_rev:
+            raise Changed("the configuration was changed meanwhile")
         await conn.execute("DELETE FROM extensions")
         for ext in doc.get("extensions", []):
             await store.add_extension(str(ext["number"]), str(ext["secret"]), str(ext.get("name", "")))
@@ -125,6 +169,9 @@ async def apply(store: Store, doc: Mapping[str, Any]) -> None:
         await conn.execute("DELETE FROM ivr_numbers")
         for number, target in doc.get("ivr_numbers", {}).items():
             await store.set_ivr_number(number, target)
+        for name in DOCUMENT_SECTIONS:  # a section left out is emptied, like extensions
+            section = doc.get(name)
+            await store.set_document(name, _empty(name) if section is None else section)
         await conn.execute("COMMIT")
     except BaseException:
         await conn.execute("ROLLBACK")

@@ -1,7 +1,8 @@
 """The box's local HTTP API: health and read-only status, for tests, monitoring and the web admin.
 
-A deliberately tiny HTTP/1.0 responder on the event loop (GET only, one request per
-connection, capped request size); the web admin will be its own process and talk to this.
+A deliberately tiny HTTP/1.0 responder on the event loop (one request per connection, capped
+request size). GET routes take no arguments; POST actions take a small JSON object and are the
+few things the web admin (its own process, see firmware.localapi) asks the running box to do.
 """
 
 from __future__ import annotations
@@ -14,12 +15,23 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 Route = Callable[[], Any]
+Action = Callable[[dict[str, Any]], Any]
 MAX_REQUEST = 8192
+MAX_BODY = 4096
+
+
+class ActionError(Exception):
+    """A POST action refused its input; carries the HTTP status to answer with."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class HttpApi:
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], actions: dict[str, Action] | None = None) -> None:
         self.routes = routes
+        self.actions: dict[str, Action] = dict(actions or {})
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -37,7 +49,17 @@ class HttpApi:
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             writer.close()
             return
-        status, body = self._answer(head[:MAX_REQUEST])
+        body_bytes = b""
+        length = _content_length(head)
+        if length:
+            try:
+                async with asyncio.timeout(5):
+                    body_bytes = await reader.readexactly(min(length, MAX_BODY + 1))
+            except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                return
+        peer = writer.get_extra_info("peername")
+        status, body = self._answer(head[:MAX_REQUEST], body_bytes, local=_is_loopback(peer))
         data = json.dumps(body, indent=None, default=str).encode()
         writer.write(
             f"HTTP/1.0 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
@@ -50,13 +72,21 @@ class HttpApi:
             pass
         writer.close()
 
-    def _answer(self, head: bytes) -> tuple[str, Any]:
+    def _answer(self, head: bytes, body: bytes = b"", *, local: bool = True) -> tuple[str, Any]:
         try:
             method, target, _ = head.split(b"\r\n", 1)[0].decode("ascii").split(" ", 2)
         except (UnicodeDecodeError, ValueError):
             return "400 Bad Request", {"error": "bad request line"}
+        if method == "POST":
+            # Actions ban addresses and hang up calls: only for programs on this machine (the
+            # web admin), and only as JSON, which no cross-site HTML form can send.
+            if not local:
+                return "403 Forbidden", {"error": "actions are accepted from this machine only"}
+            if b"application/json" not in _header(head, b"content-type").lower():
+                return "415 Unsupported Media Type", {"error": "send Content-Type: application/json"}
+            return self._act(target.split("?", 1)[0], body)
         if method != "GET":
-            return "405 Method Not Allowed", {"error": "GET only"}
+            return "405 Method Not Allowed", {"error": "GET or POST only"}
         route = self.routes.get(target.split("?", 1)[0])
         if route is None:
             return "404 Not Found", {"error": f"no such path; try {', '.join(sorted(self.routes))}"}
@@ -65,3 +95,43 @@ class HttpApi:
         except Exception:
             log.exception("HTTP %s failed", target)
             return "500 Internal Server Error", {"error": "internal error"}
+
+    def _act(self, path: str, body: bytes) -> tuple[str, Any]:
+        action = self.actions.get(path)
+        if action is None:
+            return "404 Not Found", {"error": f"no such action; try {', '.join(sorted(self.actions)) or 'none'}"}
+        if len(body) > MAX_BODY:
+            return "413 Payload Too Large", {"error": f"at most {MAX_BODY} bytes"}
+        try:
+            args = json.loads(body or b"{}")
+        except ValueError:
+            return "400 Bad Request", {"error": "the body is a JSON object"}
+        if not isinstance(args, dict):
+            return "400 Bad Request", {"error": "the body is a JSON object"}
+        try:
+            return "200 OK", action(args)
+        except ActionError as exc:
+            return exc.status, {"error": str(exc)}
+        except Exception:
+            log.exception("HTTP POST %s failed", path)
+            return "500 Internal Server Error", {"error": "internal error"}
+
+
+def _header(head: bytes, wanted: bytes) -> bytes:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == wanted:
+            return value.strip()
+    return b""
+
+
+def _content_length(head: bytes) -> int:
+    try:
+        return max(0, int(_header(head, b"content-length") or 0))
+    except ValueError:
+        return 0
+
+
+def _is_loopback(peer: Any) -> bool:
+    host = peer[0] if isinstance(peer, tuple) and peer else ""
+    return host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1")

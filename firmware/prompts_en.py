@@ -95,6 +95,10 @@ PHRASES: dict[str, str] = {
     "agent-paused": "Agent paused.",
     "agent-unpaused": "Agent available.",
     "incoming-queue-call": "Queue call.",
+    "agent-not-member": "You are not an agent of this queue.",
+    "agent-static": "You are a permanent member of this queue, and cannot log out.",
+    "callback-unavailable": "A call back is not available now.",
+    "queue-already-in": "You are already waiting in this queue.",
     # --- recording ---
     "call-may-be-recorded": "This call may be recorded for quality and training purposes.",
     "recording-started": "Recording started.",
@@ -107,4 +111,10 @@ PHRASES: dict[str, str] = {
     "messages": "messages",
     "no-new-messages": "You have no new messages.",
     "message-saved": "Your message has been saved.",
+    "message-from": "Message from",
+    "an-unknown-caller": "an unknown caller.",
+    "to-delete": "to delete this message,",
+    "to-keep": "to keep it and go on.",
+    "message-deleted": "Message deleted.",
+    "no-more-messages": "No more messages.",
 }

@@ -284,6 +284,17 @@ class Queue:
                 times.append(e.joined + self.config.max_wait)
         return min(times) if times else None
 
+    def pause_reasons(self) -> dict[str, str]:
+        """Paused agents and the reason they gave ("autopause" after missed calls)."""
+        return {a.id: a.paused for a in self._agents.values() if a.paused is not None and a.logged_in}
+
+    def wrapup_left(self, agent: str, now: float) -> float:
+        """Seconds of wrap-up the agent still has in this queue (0 when not in wrap-up)."""
+        a = self._agents.get(agent)
+        if a is None or a.activity is not _Activity.WRAP_UP:
+            return 0.0
+        return max(0.0, a.wrap_until - now)
+
     def agent_state(self, agent: str) -> AgentState:
         return self._agents[agent].state()
 
@@ -299,6 +310,63 @@ class Queue:
 
     def waiting(self) -> list[str]:
         return [e.call_id for e in self._line]
+
+    def entry_info(self, call_id: str) -> dict[str, object]:
+        """A waiting entry's number, joining time and whether it is a callback."""
+        e = self._entry(call_id)
+        if e is None:
+            raise KeyError(call_id)
+        return {"number": e.number, "joined": e.joined, "callback": e.callback}
+
+    def talks(self) -> dict[str, dict[str, object]]:
+        """Connected calls: call id -> {agent, number, connected}."""
+        return {cid: {"agent": t.agent, "caller": t.number, "since": t.connected} for cid, t in self._talks.items()}
+
+    def longest_wait(self, now: float) -> float:
+        """Seconds the longest-waiting caller (callbacks included) has been in line."""
+        return max((now - e.joined for e in self._line), default=0.0)
+
+    def idle(self) -> bool:
+        """Nobody waiting, ringing or talking: the queue can be dropped without losing a call."""
+        return not self._line and not self._talks
+
+    def reconfigure(self, config: QueueConfig, now: float) -> None:
+        """New settings while calls go on: waiting callers keep their place, agents their state.
+
+        Static members added by the new configuration join logged in; removed ones leave once
+        they are not on a call (a dynamic agent who is logged in stays until logging out)."""
+        if config.name != self.config.name:
+            raise ValueError("a queue keeps its name")
+        self.config = config
+        self._strategy = STRATEGIES[config.strategy]
+        self._sstate.widen_after, self._sstate.widen_step = config.widen_after, config.widen_step
+        static = {m.agent: m for m in config.members}
+        for agent, m in static.items():
+            a = self._agents.get(agent)
+            if a is None:
+                self._add_agent(agent, dict(m.skills), static=True, now=now)
+            else:
+                a.static, a.skills = True, dict(m.skills)
+                if not a.logged_in:
+                    a.logged_in = True
+                    self._log(now, Kind.LOGIN, agent=agent)
+        for a in list(self._agents.values()):
+            if a.static and a.id not in static:
+                a.static = False
+                if a.activity is _Activity.IDLE or a.activity is _Activity.WRAP_UP:
+                    a.logged_in = False
+                    self._log(now, Kind.LOGOUT, agent=a.id)
+        self._run(now)
+
+    def caller_exited(self, call_id: str, now: float) -> None:
+        """The caller pressed the queue's exit key and goes elsewhere (an overflow they chose)."""
+        e = self._entry(call_id)
+        if e is None:
+            return
+        self._stop_ringing(e)
+        self._remove(e)
+        self._log(now, Kind.OVERFLOW, call_id, wait=now - e.joined, reason="exitkey")
+        self._run(now)
 
     # Caller inputs ----------------------------------------------------------------------
 
@@ -341,19 +409,27 @@ class Queue:
         self._log(now, Kind.ABANDON, call_id, wait=now - e.joined, position=pos)
         self._run(now)
 
-    def callback_requested(self, call_id: str, number: str, now: float) -> None:
+    def callback_requested(self, call_id: str, number: str, now: float, *, hold_until: float = 0.0) -> None:
         """The caller asked to be called back on ``number`` and hangs up; the entry keeps
-        its place in line."""
+        its place in line. ``hold_until``: not placed before then (or ``callback_ready``): the
+        caller is still on the line being told goodbye, and a one-line phone is busy until then."""
         e = self._entry(call_id)
         if e is None:
             raise QueueError(f"call {call_id} is not waiting", prompt="callback-unavailable")
         self._stop_ringing(e)
         e.callback, e.number = True, number
         e.next_announce = None
-        e.next_attempt = 0.0
+        e.next_attempt = hold_until
         self._log(now, Kind.CALLBACK, call_id, wait=now - e.joined, position=self.position(call_id),
                   reason="requested")
         self._run(now)
+
+    def callback_ready(self, call_id: str, now: float) -> None:
+        """The caller of a held callback (see ``callback_requested``) has hung up: place it."""
+        e = self._entry(call_id)
+        if e is not None and e.callback and e.cb_agent is None and not e.ringing and e.cb_attempts == 0:
+            e.next_attempt = 0.0
+            self._run(now)
 
     def callback_answered(self, call_id: str, now: float) -> None:
         """The callback caller answered: agent and caller are connected."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from typing import Callable
 
 from . import g711
 
@@ -71,3 +72,42 @@ class DtmfToInband:
         header[1] = self.audio_pt  # no marker: this continues the talkspurt
         header[4:8] = ((ts + first) & 0xFFFFFFFF).to_bytes(4, "big")
         return bytes(header) + self.encode(samples)
+
+
+class KeyWatcher:
+    """Sees the keys (RFC 4733 events) one direction of a bridge carries, and passes them on.
+
+    In-call feature codes (``*1`` starts or stops recording) are typed on a phone while the
+    relay, not an application, owns its media. Sitting on the telephone-event payload type
+    only, the watcher costs the audio nothing. ``on_key(key)`` is called once per key press
+    (a new event timestamp), from the relay's receive path: it must only note the key.
+    ``forward(packet)`` is what the relay would otherwise have done with the packet (pass it,
+    rewrite its payload type, play it as tones, drop it: None).
+    """
+
+    def __init__(self, on_key: "Callable[[str], None]", forward: "Callable[[bytes], bytes | None]") -> None:
+        self.on_key = on_key
+        self.forward = forward
+        self._last_ts: int | None = None
+
+    def convert(self, data: bytes) -> bytes | None:
+        b0 = data[0]
+        start = 12 + ((b0 & 0x0F) << 2)
+        if b0 & 0x10 and start + 4 <= len(data):
+            start += 4 + 4 * int.from_bytes(data[start + 2:start + 4], "big")
+        if len(data) >= start + 4:
+            ts = int.from_bytes(data[4:8], "big")
+            code = data[start]
+            if ts != self._last_ts and code < len(_EVENT_KEYS):
+                self._last_ts = ts
+                self.on_key(_EVENT_KEYS[code])
+        return self.forward(data)
+
+
+def rewrite_pt(pt: int) -> "Callable[[bytes], bytes]":
+    """A forward for ``KeyWatcher`` that only changes the payload type."""
+    def forward(data: bytes) -> bytes:
+        out = bytearray(data)
+        out[1] = (data[1] & 0x80) | pt
+        return bytes(out)
+    return forward

@@ -349,6 +349,16 @@ class RecordingStore:
             deleted.append(path)
         return deleted
 
+    def expire(self, older_than: float) -> list[str]:
+        """Delete finished recordings last written before ``older_than`` (the retention)."""
+        deleted = []
+        for mtime, _, path in self.recordings():
+            if mtime >= older_than:
+                break
+            os.unlink(path)
+            deleted.append(path)
+        return deleted
+
     def free_bytes(self) -> int:
         return _free_bytes(self.directory)
 

@@ -322,8 +322,11 @@ class Terminal:
         if last is not None and last[0] == d.digit and last[1] != d.source and now - last[2] < DUPLICATE_WINDOW:
             return
         self._last_digit = (d.digit, d.source, now)
+        playing = self.playing
         self._emit(d)
-        if self._barge_in and self._source is not None:
+        # Barge-in stops what the caller heard when they pressed the key, not a playback the
+        # application started in answer to that key.
+        if self._barge_in and self._source is not None and self.playing == playing:
             self._finish(True)
 
     def on_rtp(self, data: bytes) -> None:
@@ -498,6 +501,32 @@ class BridgeRecording:
             return
         for _ in range(skipped + count):    # a recording has no RTP clock: keep wall time
             fl.write(self._pcm(0, now), self._pcm(1, now))
+
+    def detach(self) -> None:
+        """Leave the bridge but keep recording: each tick writes silence until ``attach``.
+
+        A call that is transferred keeps its one recording (and so its one CDR link): the
+        ringing while the new party is called is silence in the file, then the new pair."""
+        for side, tap in zip(self._sides, (self.tap_a, self.tap_b)):
+            if side.tap == tap:
+                side.tap = None
+        self._sides = ()
+        self.bridge = None
+        self._jbs = (JitterBuffer(), JitterBuffer())
+
+    def attach(self, bridge, codecs: tuple[str, str]) -> None:
+        """Record ``bridge`` from now on, into the same file (see ``detach``)."""
+        for c in codecs:
+            if c not in CODECS:
+                raise MediaError(f"codec must be one of {CODECS}, not {c!r}")
+        self.detach()
+        self.bridge = bridge
+        self._pts = (STATIC_PT[codecs[0]], STATIC_PT[codecs[1]])
+        self._decoders = (_DECODERS[codecs[0]], _DECODERS[codecs[1]])
+        self._sides = (bridge.a._rtp, bridge.b._rtp)
+        self._sides[0].tap = self.tap_a
+        self._sides[1].tap = self.tap_b
+        bridge.recording = self
 
     def stop(self) -> asyncio.Future:
         for side, tap in zip(self._sides, (self.tap_a, self.tap_b)):

@@ -1,4 +1,5 @@
-"""Applications the box answers itself: diagnostic feature codes now, IVR and voicemail later.
+"""Applications the box answers itself: diagnostic feature codes and the IVR (voicemail and
+queues have modules of their own).
 
 An application is a call leg like any phone (STYLE.md §4): the controller sends it Setup-time
 events and it answers with Answer/Release. Its media is a Terminal of the media engine on the
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GAP = silence(80)
+# Phones drop the last few hundred milliseconds of audio still in their jitter buffer when the
+# call is hung up; what the box says just before hanging up is followed by this much silence.
+HANGUP_PAUSE = silence(400)
 
 
 class AppLeg:
@@ -97,10 +101,24 @@ class AppLeg:
                 items.append(self.pbx.custom_prompts / "say" / f"{said_name(p.text)}.wav")
             elif isinstance(p, IvrFile):
                 items.append(self.pbx.custom_prompts / "uploads" / p.name)
+            else:
+                items.append(p)  # silence, a tone
         return self.terminal.play(Playlist(items, cache=self.pbx.sounds), barge_in=barge_in)
 
     def hang_up(self) -> None:
         self._release("callee-hangup")
+
+    def last_words(self, names: list[str]) -> int:
+        """What the box says before it hangs up (the caller of this hangs up when it finished)."""
+        return self.say([*names, HANGUP_PAUSE])  # type: ignore[list-item]
+
+    def hand_on(self, kind: str, target: str | None) -> None:
+        """Leaves the call: the controller takes the caller on to another destination."""
+        call = self.call
+        self._close()
+        self.ended = True
+        if call is not None:
+            call.redirect(self, kind, target)  # type: ignore[arg-type]
 
     # --- leg plumbing --------------------------------------------------------------------------
 
@@ -159,7 +177,7 @@ class SpeakingClock(AppLeg):
 
     def begin(self) -> None:
         now = time.localtime()
-        self.say(time_to_prompts(now.tm_hour, now.tm_min))
+        self.last_words(time_to_prompts(now.tm_hour, now.tm_min))
 
     def on_played(self, playback: int, interrupted: bool) -> None:
         self.hang_up()
@@ -171,7 +189,7 @@ class SayExtension(AppLeg):
     name = "say-extension"
 
     def begin(self) -> None:
-        self.say(["your-extension-is", *digits_to_prompts(self.setup.caller)])
+        self.last_words(["your-extension-is", *digits_to_prompts(self.setup.caller)])
 
     def on_played(self, playback: int, interrupted: bool) -> None:
         self.hang_up()
@@ -206,15 +224,29 @@ class DtmfReadback(AppLeg):
         self.say(digits_to_prompts(self.waiting.pop(0)))
 
 
+class Goodbye(AppLeg):
+    """A destination that hangs up (an IVR's or a queue's "hangup"): says goodbye first."""
+
+    name = "goodbye"
+
+    def begin(self) -> None:
+        self.last_words(["goodbye"])
+
+    def on_played(self, playback: int, interrupted: bool) -> None:
+        self.hang_up()
+
+
 class IvrApp(AppLeg):
     """An IVR menu set (firmware/ivr): the session decides, this leg plays and routes.
 
     A route to an extension hands the caller over: the controller rings the extension while the
-    caller hears ringback, then bridges them. Queues and voicemail are not built yet: the caller
-    hears "not available" and the call ends.
+    caller hears ringback, then bridges them; a queue or a mailbox takes the caller at once.
     """
 
     name = "ivr"
+    # Callers' phones and gateways may send keys in-band even when they negotiated RFC 4733;
+    # the terminal gives one digit per key press either way.
+    inband = True
 
     def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, menus: object, start: str) -> None:
         super().__init__(pbx, setup, prompts)
@@ -264,11 +296,8 @@ class IvrApp(AppLeg):
                     self.terminal.stop()
             elif isinstance(action, IvrRoute):
                 kind, target = self.pbx.resolve(action.kind, action.target)
-                if kind == "extension" and target and self.call is not None:
-                    self._cancel_timer()
-                    self._close()
-                    self.ended = True
-                    self.call.redirect(self, target)
+                if kind in ("extension", "queue", "voicemail") and target and self.call is not None:
+                    self.hand_on(kind, target)
                     return
                 if kind == "menu" and target and self.terminal is not None:
                     # a time condition led to another menu: a fresh session there
@@ -278,15 +307,15 @@ class IvrApp(AppLeg):
                     return
                 if kind == "hangup":
                     self._closing = True
-                    self.say(["goodbye"])
+                    self.last_words(["goodbye"])
                     return
                 log.warning("ivr: %s destinations are not built yet (%s)", kind, target)
                 self._closing = True
-                self.say(["not-available", "goodbye"])
+                self.last_words(["not-available", "goodbye"])
                 return
             elif isinstance(action, IvrHangup):
                 self._closing = True
-                self.say(["goodbye"])
+                self.last_words(["goodbye"])
                 return
         self._cancel_timer()
         when = session.get_timer() if session is not None else None

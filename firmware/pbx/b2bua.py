@@ -14,10 +14,10 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from firmware.media import g711
-from firmware.media.dtmfbridge import DtmfToInband
+from firmware.media.dtmfbridge import DtmfToInband, KeyWatcher, rewrite_pt
 from firmware.media.player import Playlist
 from firmware.media.relay import Bridge, Endpoint, MediaEngine, MediaError
 from firmware.media.terminal import Terminal
@@ -25,7 +25,7 @@ from firmware.media.tones import TONES
 from firmware.sip.sdp import Codec
 from firmware.store.db import CdrRecord
 
-from .events import Alerting, Answer, Event, Hold, Release, Setup, audio_codec, event_codec
+from .events import Alerting, Answer, Event, Hold, Release, Setup, Transfer, audio_codec, event_codec
 
 if TYPE_CHECKING:
     from .pbx import Pbx
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _TRANSCODE = {("PCMU", "PCMA"): g711.ULAW_TO_ALAW, ("PCMA", "PCMU"): g711.ALAW_TO_ULAW}
 _ON_HOLD = ("sendonly", "inactive", "recvonly")
+FEATURE_KEY_GAP = 2.0  # seconds between the keys of an in-call feature code
 
 
 class Leg(Protocol):
@@ -47,6 +48,21 @@ class Leg(Protocol):
     ended: bool
 
     def deliver(self, event: Event) -> None: ...
+
+
+def _pass(data: bytes) -> bytes:
+    return data
+
+
+def _drop(data: bytes) -> None:
+    return None
+
+
+def extension_of(leg: object) -> str | None:
+    """The extension behind a leg: the authenticated caller, or the extension rung."""
+    if leg is None:
+        return None
+    return getattr(leg, "user", None) or getattr(leg, "callee", None)
 
 
 def _safe(text: str) -> str:
@@ -65,6 +81,11 @@ def terminal_on(engine: "MediaEngine", leg: Leg, **kw: object) -> Terminal | Non
     kw.setdefault("inband", False)
     return Terminal(engine, leg.endpoint, codec=audio.name.upper(), pt=audio.pt,
                     te_pt=te.pt if te else None, **kw)  # type: ignore[arg-type]
+
+
+# What sends an unanswered call to voicemail; not the caller giving up, nor a number that
+# does not exist.
+DIVERT_CAUSES = frozenset({"no-answer", "busy", "not-registered", "unreachable", "rejected"})
 
 
 def disposition(answered: bool, cause: str) -> str:
@@ -125,13 +146,26 @@ class Call:
         self.setup: Setup | None = None
         self.ringback: Terminal | None = None  # while an IVR hands the answered caller on
         self.moh: Terminal | None = None  # music for the held party while the call is on hold
+        # Told "answered" and "ended" (a queue follows the calls it gave, busy agents, callbacks).
+        self.listeners: list[Callable[[str, Call], None]] = []
+        self.recording_mode: str | None = None  # what a queue that connected the call asks for
+        self.transfer_target: str | None = None
+        self._carried: Any = None  # a recording carried across a transfer, waiting for the new pair
+        self.record_mode = "never"  # what the policy decided at answer
+        self._keys, self._key_at = "", 0.0  # in-call feature keys typed so far
+        # Where the call goes if the extension rung leaves it unanswered (its voicemail).
+        self.divert: tuple[str, str] | None = None
 
     # --- events from legs ----------------------------------------------------------------------
 
     def on_event(self, leg: Leg, event: Event) -> None:
         if self.ended:
             return
-        if leg is self.a:
+        if isinstance(event, Transfer) and event.replaces is not None:
+            self._join(leg, event.replaces, event.target)
+        elif isinstance(event, Transfer):
+            self._transfer(leg, event.target)
+        elif leg is self.a:
             self._from_caller(event)
         elif leg in self.candidates or leg is self.b:
             self._from_callee(leg, event)
@@ -167,10 +201,10 @@ class Call:
                 if other is not leg:
                     other.deliver(Release("answered-elsewhere"))
             self.candidates = [leg]
+            self._stop_ringback()  # an application (a queue) answering a handed-on caller
             self.a.deliver(event)
             self._bridge(leg)
-            if self.pbx.setting("recording.calls") == "always":
-                self._record()
+            self._answered()
         elif isinstance(event, Hold) and leg is self.b:
             self._hold(event.direction, held=self.a)
             self.a.deliver(event)
@@ -188,20 +222,146 @@ class Call:
 
     # --- what the PBX asks ---------------------------------------------------------------------
 
-    def redirect(self, leg: Leg, number: str) -> None:
-        """An answered application leg (an IVR) hands the caller on to ``number``.
+    def redirect(self, leg: Leg, kind: str, target: str | None) -> None:
+        """An answered application leg (an IVR, a queue) hands the caller on to a destination.
 
-        The caller stays answered: it hears ringback from the media engine while the new callee
+        The caller stays answered: it hears ringback from the media engine while a new callee
         rings, and is bridged to whoever answers. The CDR keeps the number first dialled.
         """
         if leg is not self.b or self.ended or self.setup is None:
             return
         self.b = None
         self.candidates = []
-        self.ringback = terminal_on(self.pbx.media, self.a)
+        self._busy(leg, -1)
+        if kind == "extension":
+            self.ringback = terminal_on(self.pbx.media, self.a)
+            if self.ringback is not None:
+                self.ringback.play(Playlist([TONES["us"]["ringback"]], loop=True), barge_in=False)
+        self.pbx.place(self, self.setup if kind != "extension" else replace(self.setup, callee=target or ""),
+                       kind, target)
+
+    def _transfer(self, leg: Leg, target: str) -> None:
+        """A party of the answered call hands the other to ``target`` and leaves (blind transfer).
+
+        The party left behind hears ringback while the target rings, like a caller an IVR hands
+        on; if the call was recorded, the recording of the first part ends here and the new part
+        is recorded (or not) by the policy of the new pair."""
+        other = self.a if leg is self.b else self.b if leg is self.a else None
+        if other is None or self.b is None or self.setup is None:
+            return
+        log.info("call %s: %s transfers %s to %s", self.id, extension_of(leg), extension_of(other) or "the caller",
+                 target)
+        self._transferor_leaves(leg, other, target)
+        self.b = None
+        self.candidates = []
+        self.setup = replace(self.setup, caller=extension_of(other) or self.setup.caller, callee=target)
+        self.ringback = terminal_on(self.pbx.media, other)
         if self.ringback is not None:
             self.ringback.play(Playlist([TONES["us"]["ringback"]], loop=True), barge_in=False)
-        self.pbx.route(self, replace(self.setup, callee=number))
+        self.pbx.route(self, self.setup)
+
+    def _join(self, leg: Leg, consult: Leg, target: str) -> None:
+        """Attended transfer: the party on ``leg`` talked to someone else on another call
+        (``consult`` is its leg there) and now joins the two others and leaves both calls.
+
+        The other call gives up its far party, which this call takes in place of ``leg``; that
+        call ends as "transferred" (its CDR closes), this one goes on with the new pair, and a
+        recording of it follows as in a blind transfer. Both far parties were answered already,
+        so they are bridged at once; one held by the transferor is taken off hold."""
+        other = self.a if leg is self.b else self.b if leg is self.a else None
+        second = consult.call
+        far = None if second is None else second.b if consult is second.a else second.a if consult is second.b else None
+        if other is None or self.b is None or self.setup is None or second is None or second is self \
+                or second.ended or second.b is None or far is None:
+            log.warning("call %s: attended transfer by %s refused: no answered call to join", self.id,
+                        extension_of(leg))
+            return
+        log.info("call %s: %s joins %s with %s (call %s)", self.id, extension_of(leg),
+                 extension_of(other) or "the caller", extension_of(far) or target, second.id)
+        held_far = second.on_hold
+        second._stop_moh()
+        second.end("transferred", source=far)  # releases the transferor's consult leg only
+        self._transferor_leaves(leg, other, extension_of(far) or target)
+        if held_far:
+            far.deliver(Hold("sendrecv"))
+        far.call = self
+        self.b = far
+        self.candidates = [far]
+        self.setup = replace(self.setup, caller=extension_of(other) or self.setup.caller,
+                             callee=extension_of(far) or target)
+        self._bridge(far)
+        self._answered()
+
+    def _transferor_leaves(self, leg: Leg, other: Leg, target: str) -> None:
+        """What both transfers share: listeners told, the transferor released, ``other`` (off
+        hold) becomes the caller, a recording carried to the new pair."""
+        self.transfer_target = target
+        for listener in list(self.listeners):
+            listener("transferred", self)
+        self._busy(self.b, -1)
+        self._carry_recording()
+        self._unbridge()
+        self._stop_moh()
+        if self.on_hold:  # e.g. a hook flash or a consultation put the other party on hold
+            other.deliver(Hold("sendrecv"))
+        self.on_hold = False
+        self.recording_mode = None  # a queue's policy covered its agent, not whoever comes next
+        leg.deliver(Release("transferred"))
+        self.a = other
+
+    def _carry_recording(self) -> None:
+        """The recording follows the call while its bridge is set aside (a transfer, an analog
+        phone's hold): it goes on with silence and takes the next pair bridged (``_record``), in
+        the same file the CDR names."""
+        if self.bridge is not None and self.bridge.recording is not None:
+            self._carried = self.bridge.recording
+            self.bridge.recording = None
+            self._carried.detach()
+
+    def connect(self, leg: Leg, answered: Leg) -> None:
+        """An application leg (a queue) hands the caller to a leg that already answered (an agent)."""
+        if leg is not self.b or self.ended:
+            answered.deliver(Release("answered-elsewhere"))
+            return
+        self._busy(leg, -1)
+        answered.call = self
+        self.b = answered
+        self.candidates = [answered]
+        self._bridge(answered)
+        self._answered()
+
+    def _answered(self) -> None:
+        self._busy(self.b, +1)
+        for listener in list(self.listeners):
+            listener("answered", self)
+        self.record_mode = self.pbx.recording_mode(self)
+        if self.record_mode == "always" or self._carried is not None:
+            self._record()
+        elif self.record_mode == "on-demand":
+            self._apply_transforms()  # watch the parties' keys for *1
+
+    def _key(self, leg: Leg, key: str) -> None:
+        """A key a party typed during the call: *1 starts or stops an on-demand recording."""
+        now = time.monotonic()
+        self._keys = (self._keys + key)[-2:] if now - self._key_at < FEATURE_KEY_GAP else key
+        self._key_at = now
+        if self._keys != "*1" or self.ended or self.record_mode != "on-demand" or self.bridge is None:
+            return
+        self._keys = ""
+        if self.bridge.recording is None:
+            log.info("call %s: recording started on demand by %s", self.id, extension_of(leg))
+            self._record()
+        else:
+            log.info("call %s: recording stopped on demand by %s", self.id, extension_of(leg))
+            self.bridge.stop_recording()
+
+    def _busy(self, leg: Leg | None, delta: int) -> None:
+        """Keeps the PBX's count of answered calls per extension (an agent on a call is busy)."""
+        if self.b is None and delta > 0:
+            return
+        for ext in (extension_of(self.a), extension_of(leg)):
+            if ext:
+                self.pbx.extension_busy(ext, delta)
 
     def _stop_ringback(self) -> None:
         if self.ringback is not None:
@@ -230,23 +390,51 @@ class Call:
         self.end(cause, status=status, reason=reason)
 
     def end(self, cause: str, *, source: Leg | None = None, status: int | None = None, reason: str | None = None) -> None:
-        if self.ended:
+        if self.ended or self._diverted(cause, source):
             return
         self.ended = True
         self._cancel_no_answer()
         self._stop_ringback()
         self._stop_moh()
         self._unbridge()
+        if self._carried is not None:
+            self._carried.stop()
+            self._carried = None
         release = Release(cause, status, reason)
         for leg in [self.a, *self.candidates]:
             if leg is not source and not leg.ended:
                 leg.deliver(release)
+        for listener in list(self.listeners):
+            listener("ended", self)
+        if self.b is not None:
+            # after the listeners: a queue has put its agent in wrap-up by the time the other
+            # queues hear the agent is free
+            self._busy(self.b, -1)
         self.cdr.end = time.time()
         self.cdr.disposition = disposition(self.b is not None, cause)
         self.cdr.cause = cause
         if self.cdr.callee:
             self.pbx.writer.cdr(self.cdr)
         self.pbx.call_ended(self)
+
+    def _diverted(self, cause: str, source: Leg | None) -> bool:
+        """An unanswered extension's call goes on to its mailbox instead of ending."""
+        if self.divert is None or self.b is not None or source is self.a or cause not in DIVERT_CAUSES \
+                or self.setup is None:
+            return False
+        kind, target = self.divert
+        self.divert = None
+        log.info("call %s: %s did not answer (%s): to %s %s", self.id, target, cause, kind, target)
+        self._cancel_no_answer()
+        for leg in self.candidates:
+            if not leg.ended:
+                leg.deliver(Release(cause))
+        self.candidates = []
+        if self.early is not None:
+            self.early = None
+            self._unbridge()
+        self.pbx.place(self, self.setup, kind, target)
+        return True
 
     # --- media ---------------------------------------------------------------------------------
 
@@ -280,9 +468,25 @@ class Call:
         callee = getattr(self, "_bridged_leg", None)
         if br is None or callee is None or not self.a.codecs or not callee.codecs:
             return
-        for direction, src, dst in (("a->b", self.a.codecs, callee.codecs), ("b->a", callee.codecs, self.a.codecs)):
+        for direction, src_leg, dst_leg in (("a->b", self.a, callee), ("b->a", callee, self.a)):
+            src, dst = src_leg.codecs, dst_leg.codecs
             pt_map, transcode = transforms(src, dst)
-            br.set_transform(direction, pt_map=pt_map, transcode=transcode, convert=dtmf_conversion(src, dst))
+            convert = dtmf_conversion(src, dst)
+            te = event_codec(src)
+            if self.record_mode == "on-demand" and te is not None and extension_of(src_leg):
+                # A party may type *1 while talking: watch its keys on their way through.
+                converter = (convert or {}).get(te.pt)
+                if converter is not None:
+                    forward = converter.convert
+                elif pt_map is None:
+                    forward = _pass
+                elif te.pt in pt_map:
+                    forward = rewrite_pt(pt_map[te.pt])
+                else:
+                    forward = _drop
+                watcher = KeyWatcher(lambda key, leg=src_leg: self.pbx.loop.call_soon(self._key, leg, key), forward)
+                convert = {**(convert or {}), te.pt: watcher}
+            br.set_transform(direction, pt_map=pt_map, transcode=transcode, convert=convert)
         br.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
 
     def _hold(self, direction: str, held: Leg) -> None:
@@ -294,8 +498,14 @@ class Call:
         """
         self.on_hold = direction in _ON_HOLD
         callee = self.b
+        holder = self.a if held is self.b else self.b
+        # An analog phone on call waiting holds one call to talk on another through the same
+        # port endpoint: a recorded call must give up its bridge then; the recording goes on.
+        yield_bridge = getattr(holder, "shared_endpoint", False)
         if self.on_hold and self.moh is None and callee is not None and audio_codec(held.codecs) is not None \
-                and held.endpoint is not None and (self.bridge is None or self.bridge.recording is None):
+                and held.endpoint is not None and (self.bridge is None or self.bridge.recording is None
+                                                   or yield_bridge):
+            self._carry_recording()
             self._unbridge()
             self.moh = terminal_on(self.pbx.media, held)
             if self.moh is not None:
@@ -304,6 +514,8 @@ class Call:
             self._stop_moh()
             if callee is not None:
                 self._bridge(callee)
+                if self._carried is not None:
+                    self._record()  # takes the carried recording back onto the bridge
         if self.bridge is not None:
             self.bridge.timeout = self.pbx.setting("rtp.hold_timeout" if self.on_hold else "rtp.timeout")
 
@@ -318,6 +530,10 @@ class Call:
         if br is None or callee is None or br.recording is not None:
             return
         laws = tuple((audio_codec(leg.codecs) or Codec("PCMU", 0)).name.upper() for leg in (self.a, callee))
+        if self._carried is not None:
+            carried, self._carried = self._carried, None
+            carried.attach(br, laws)  # type: ignore[arg-type]
+            return
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{self.cdr.caller}-{_safe(self.cdr.callee)}-{self.id[:8]}.wav"
         try:
             recorder = self.pbx.recordings.recorder(name, mode=self.pbx.setting("recording.mode"))

@@ -10,6 +10,7 @@ controller asks the engine to bridge endpoints and never touches RTP itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from firmware.sip.sdp import Codec
 
@@ -55,6 +56,17 @@ class Digit:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """The leg's party hands the other party to ``target`` and leaves: a blind transfer (a SIP
+    REFER, or an analog phone's hook flash and digits), or an attended one when ``replaces`` is
+    the leg of the party's other, answered call (REFER with Replaces): the two far parties are
+    then joined."""
+
+    target: str
+    replaces: Any = None
+
+
+@dataclass(frozen=True)
 class Release:
     """The leg is gone or refused. ``cause`` is the CDR word; ``status`` the SIP code to relay."""
 
@@ -63,7 +75,7 @@ class Release:
     reason: str | None = None
 
 
-Event = Setup | Alerting | Answer | Hold | Digit | Release
+Event = Setup | Alerting | Answer | Hold | Digit | Transfer | Release
 
 G711 = ("PCMU", "PCMA")  # the audio the box anchors, relays and transcodes
 

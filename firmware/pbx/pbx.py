@@ -24,15 +24,20 @@ from firmware.media.tones import ToneSpec
 from firmware.media.recorder import DiskFull, RecordingStopped, RecordingStore
 from firmware.media.relay import Bridge, MediaEngine
 from firmware.prompts import PromptSet
+from firmware.recpolicy import RecordingPolicy
+from firmware.routes import Routes
+from firmware.voicemail import DEFAULT_MAX_SECONDS, Mailboxes
 from firmware.sip import endpoint as ep
 from firmware.sip.endpoint import Flow
 from firmware.sip.message import ParseError, Request, make_response, new_tag
 from firmware.sip.transaction import ClientTransaction, ServerTransaction
 from firmware.store.db import Writer
 
-from .apps import FEATURE_CODES, IvrApp
+from .apps import FEATURE_CODES, Goodbye, IvrApp
+from .voicemail import VOICEMAIL_CODE, CheckMessages, LeaveMessage
+from .queues import QueueRuntime, agent_feature
 from .auth import Authenticator
-from .b2bua import Call
+from .b2bua import Call, extension_of
 from .events import Release, Setup
 from .guard import Guard
 from .registrar import Registrar, destination
@@ -43,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, NOTIFY"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, NOTIFY, REFER"
 
 
 class Pbx:
@@ -63,6 +68,7 @@ class Pbx:
         prompts: PromptSet,
         recordings: RecordingStore,
         custom_prompts: Path,
+        messages: Mailboxes,
         user_agent: str = "LineBox",
     ) -> None:
         self.loop = loop
@@ -92,6 +98,14 @@ class Pbx:
         self.recordings = recordings
         self.sounds = SoundCache()  # prompts decoded once, shared by every call
         self.media_events: deque[dict[str, Any]] = deque(maxlen=200)
+        self.busy: dict[str, int] = {}  # extension -> answered calls it is on
+        self.recording_policy = RecordingPolicy()
+        self.queues = QueueRuntime(self)
+        self.lines: Any = None  # firmware.lines.Lines when the box has an analog board
+        self.outbound = Routes(())  # which outside line a dialled number leaves on
+        self.mailboxes: dict[str, dict[str, Any]] = {}  # extension -> its voicemail box settings
+        self.voicemail_max = DEFAULT_MAX_SECONDS
+        self.messages = messages
 
     def spawn(self, coro: Any, name: str, *, on_error: Callable[[], None]) -> None:
         """Runs a setup step; a crash in it fails that call with a clear answer, not silence."""
@@ -203,6 +217,9 @@ class Pbx:
         response = self.registrar.register(request, user=user, transport=flow.transport, source=flow.remote,
                                            now=time.time(), to_tag=new_tag())
         self.sip.send_response(tx, response)
+        if response.status == 200 and user in self.mailboxes:
+            # a phone that was off when a message came, or was heard, learns of it now
+            self.loop.call_soon(self.notify_mwi, user, *self.messages.counts(user))
 
     # --- calls ---------------------------------------------------------------------------------
 
@@ -223,42 +240,123 @@ class Pbx:
         self.spawn(leg.start(callee), f"setup-{call.id}", on_error=lambda: leg.reject(500, "Server Internal Error"))
 
     def route(self, call: Call, setup: Setup) -> None:
-        """Places a call set up by its caller: today, extension to extension."""
+        """Places a call set up by its caller: the number dialled decides where it goes."""
         number = setup.callee
-        app = FEATURE_CODES.get(number)
         if number in self.ivr_numbers:
             target = self.ivr_numbers[number]
             kind = "condition" if target in self.ivr_conditions else "menu"
-            kind, target = self.resolve(kind, target)
-            if kind == "extension":
-                self.route(call, replace(setup, callee=target))
-                return
-            if kind != "menu":
-                # hangup, or a queue / voicemail, which are not built yet: closed for now
-                call.fail("not-available", 480, "Temporarily Unavailable")
-                return
-            menus, start = self.ivr_menus, target
-            app = lambda pbx, setup, prompts: IvrApp(pbx, setup, prompts, menus=menus, start=start)  # noqa: E731
-        if app is not None:
-            leg = app(self, setup, self.prompts)
-            call.add_callee(leg)  # type: ignore[arg-type]
-            self.spawn(leg.start(), f"app-{call.id}", on_error=lambda: call.on_event(leg, Release("congestion", 503)))
+            self.place(call, setup, kind, target)
+        elif number in self.queues.by_number:
+            self.place(call, setup, "queue", self.queues.by_number[number])
+        elif number == VOICEMAIL_CODE:
+            self._start_app(call, CheckMessages(self, setup, self.prompts, mailboxes=self.messages))
+        elif (app := FEATURE_CODES.get(number)) is not None:
+            self._start_app(call, app(self, setup, self.prompts))
+        elif (agent_app := agent_feature(number)) is not None:
+            self._start_app(call, agent_app(self, setup, self.prompts))
+        elif number not in self.extensions and self.lines is not None \
+                and (out := self.outbound.match(number)) is not None:
+            self._dial_trunk(call, replace(setup, callee=out.outside(number)), out.lines)
+        else:
+            self.place(call, setup, "extension", number)
+
+    def dialable(self) -> set[str]:
+        """Every number the box answers to (what an analog phone's dial plan completes on)."""
+        return (set(self.extensions) | set(self.ivr_numbers) | set(self.queues.by_number) | set(FEATURE_CODES)
+                | {f"*5{i}" for i in range(1, 5)} | {VOICEMAIL_CODE})
+
+    def _dial_trunk(self, call: Call, setup: Setup, lines: tuple[str, ...]) -> None:
+        leg = self.lines.trunk(setup, lines)
+        if leg is None:
+            call.fail("congestion", 503, "All Lines Busy")
             return
+        call.add_callee(leg)
+        self.spawn(leg.start(), f"trunk-{call.id}", on_error=lambda: call.on_event(leg, Release("congestion", 503)))
+        call.start_no_answer_timer(self.setting("call.no_answer_timeout"))
+
+    def place(self, call: Call, setup: Setup, kind: str, target: str | None, *, voicemail: bool = True) -> None:
+        """Sends a call to a destination of the configuration (what IVR options and overflows name).
+        ``voicemail``: an extension that leaves the call unanswered sends it to its mailbox (not
+        for a queue's callback, which retries instead)."""
+        kind, target = self.resolve(kind, target)
+        if kind == "menu":
+            menus = self.ivr_menus
+            self._start_app(call, IvrApp(self, setup, self.prompts, menus=menus, start=target or ""))
+        elif kind == "queue" and target in self.queues.queues:
+            self._start_app(call, self.queues.join_leg(setup, target))
+        elif kind == "extension" and target:
+            box = self.mailboxes.get(target) if voicemail else None
+            call.divert = ("voicemail", target) if box is not None and box.get("unanswered", True) else None
+            self._dial_extension(call, replace(setup, callee=target) if setup.callee != target else setup)
+        elif kind == "hangup":
+            self._start_app(call, Goodbye(self, setup, self.prompts))
+        elif kind == "voicemail" and target in self.mailboxes:
+            self._start_app(call, LeaveMessage(self, setup, self.prompts, mailbox=target, mailboxes=self.messages,
+                                               max_seconds=self.voicemail_max))
+        else:
+            call.fail("not-available", 480, "Temporarily Unavailable")
+
+    def mailbox_changed(self, mailbox: str) -> None:
+        """A message was left, heard or deleted: the mailbox's phones show whether any is new."""
+        waiting, heard = self.messages.counts(mailbox)
+        if self.lines is not None:
+            self.lines.set_mwi(mailbox, waiting > 0)
+        self.notify_mwi(mailbox, waiting, heard)
+
+    def refresh_mwi(self) -> None:
+        """The analog phones' indicators after a start or a change of ports (SIP phones are told
+        when they register)."""
+        if self.lines is not None:
+            for mailbox in self.mailboxes:
+                self.lines.set_mwi(mailbox, self.messages.new_count(mailbox) > 0)
+
+    def _start_app(self, call: Call, leg: Any) -> None:
+        call.add_callee(leg)
+        self.spawn(leg.start(), f"app-{call.id}", on_error=lambda: call.on_event(leg, Release("congestion", 503)))
+
+    def _dial_extension(self, call: Call, setup: Setup) -> None:
+        number = setup.callee
         if number not in self.extensions:
             call.fail("not-found")
             return
         bindings = self.registrar.lookup(number, time.time())
-        if not bindings:
+        analog = self.lines.route(number, setup) if self.lines is not None else None
+        if not bindings and analog is None:
             call.fail("not-registered")
             return
-        for b in bindings:
-            flow = self.flow_to(b.transport, destination(b))
-            leg = OutboundLeg(self, flow, target=b.contact, callee=number, setup=setup)
+        for leg in [*self.ring(number, setup, bindings), *([analog] if analog is not None else [])]:
             call.add_callee(leg)
         for leg in list(call.candidates):
             self.spawn(leg.start(), f"dial-{call.id}",  # type: ignore[attr-defined]
                        on_error=lambda leg=leg: call.on_event(leg, Release("congestion", 503)))
         call.start_no_answer_timer(self.setting("call.no_answer_timeout"))
+
+    def ring(self, number: str, setup: Setup, bindings: list[Any] | None = None) -> list[OutboundLeg]:
+        """One outgoing leg per registered contact of an extension (not started yet)."""
+        if bindings is None:
+            bindings = self.registrar.lookup(number, time.time())
+        return [OutboundLeg(self, self.flow_to(b.transport, destination(b)), target=b.contact, callee=number,
+                            setup=setup) for b in bindings]
+
+    def extension_busy(self, number: str, delta: int) -> None:
+        """Counts answered calls per extension; queues hear when an agent becomes busy or free."""
+        before = self.busy.get(number, 0)
+        after = max(0, before + delta)
+        if after:
+            self.busy[number] = after
+        else:
+            self.busy.pop(number, None)
+        if (before == 0) != (after == 0):
+            self.queues.extension_busy(number, after > 0)
+
+    def recording_mode(self, call: Call) -> str:
+        """always / never / on-demand for an answered call: the policy over its parties, the number
+        dialled and the queue that connected it; the box-wide setting when none has a say."""
+        setup = call.setup
+        return self.recording_policy.mode(
+            extensions=[e for e in (extension_of(call.a), extension_of(call.b)) if e],
+            numbers=[setup.callee] if setup is not None else [],
+            queue_mode=call.recording_mode, default=self.setting("recording.calls"))
 
     def music_on_hold(self) -> SharedSource:
         """The one music-on-hold source every held caller listens to (one decode, many ears)."""
@@ -313,6 +411,14 @@ class Pbx:
         if leg is not None:
             leg.on_timeout(tx)
 
+    def leg_of_dialog(self, call_id: str, tags: frozenset[str]) -> SipLeg | None:
+        """Our leg in the dialog with this Call-ID and these two tags (a Replaces target)."""
+        for (cid, _), leg in self.dialogs.items():
+            d = leg.dialog
+            if cid == call_id and d is not None and frozenset({d.local_tag, d.remote_tag}) == tags:
+                return leg
+        return None
+
     def forget_leg(self, leg: SipLeg) -> None:
         if leg.dialog is not None:
             self.dialogs.pop((leg.dialog.call_id, leg.dialog.local_tag), None)
@@ -335,6 +441,8 @@ class Pbx:
 
     def call_ended(self, call: Call) -> None:
         self.calls.discard(call)
+        if self.lines is not None:
+            self.lines.call_ended()
 
     # --- periodic work -------------------------------------------------------------------------
 
@@ -344,23 +452,40 @@ class Pbx:
             if call is not None:
                 call.media_timeout()
 
+    def _out_of_dialog(self, method: str, b: Any, headers: tuple[tuple[str, str], ...] = (),
+                       body: bytes = b"") -> ClientTransaction | None:
+        """Sends a request of the box's own (no dialog) to a registered contact."""
+        req = Request(method, b.contact, [
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:linebox@{self.domain}>;tag={new_tag()}"),
+            ("To", f"<sip:{b.aor}@{self.domain}>"),
+            ("Call-ID", f"{new_tag()}@{self.domain}"),
+            ("CSeq", f"1 {method}"),
+            ("User-Agent", self.user_agent),
+            *headers,
+        ], body)
+        try:
+            return self.sip.send_request(req, self.flow_to(b.transport, destination(b)))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot send %s to %s: %s", method, b.contact, exc)
+            return None
+
+    def notify_mwi(self, mailbox: str, waiting: int, heard: int) -> None:
+        """Tells the mailbox's registered phones whether messages wait (RFC 3842 message-summary,
+        sent unsolicited: what desk phones and softphones light their lamp on)."""
+        body = (f"Messages-Waiting: {'yes' if waiting else 'no'}\r\n"
+                f"Message-Account: sip:{mailbox}@{self.domain}\r\n"
+                f"Voice-Message: {waiting}/{heard}\r\n").encode()
+        for b in self.registrar.lookup(mailbox, time.time()):
+            self._out_of_dialog("NOTIFY", b, (("Event", "message-summary"), ("Subscription-State", "active"),
+                                              ("Content-Type", "application/simple-message-summary")), body)
+
     def qualify(self) -> None:
         """OPTIONS to every registered contact: finds dead phones and keeps NAT mappings open."""
         now = time.time()
         for b in self.registrar.all(now):
-            flow = self.flow_to(b.transport, destination(b))
-            req = Request("OPTIONS", b.contact, [
-                ("Max-Forwards", "70"),
-                ("From", f"<sip:linebox@{self.domain}>;tag={new_tag()}"),
-                ("To", f"<sip:{b.aor}@{self.domain}>"),
-                ("Call-ID", f"{new_tag()}@{self.domain}"),
-                ("CSeq", "1 OPTIONS"),
-                ("User-Agent", self.user_agent),
-            ])
-            try:
-                tx = self.sip.send_request(req, flow)
-            except (OSError, ValueError) as exc:
-                log.warning("cannot qualify %s: %s", b.contact, exc)
+            tx = self._out_of_dialog("OPTIONS", b)
+            if tx is None:
                 continue
             self.qualify_txs[tx] = (b.aor, b.contact)
             # A phone that does not answer within a few seconds is not taking calls; waiting for

@@ -6,8 +6,11 @@ message everywhere and nothing half-valid reaches the database.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from board.regions import REGIONS
 
 
 class SettingError(ValueError):
@@ -41,6 +44,28 @@ def _realm(text: str) -> str:
     return text
 
 
+def _channels(text: str) -> str:
+    if not re.fullmatch(r"\d{1,3}(-\d{1,3})?(,\d{1,3}(-\d{1,3})?)*", text):
+        raise ValueError(text)
+    return text
+
+
+def _regions(text: str) -> str:
+    if text in ("", "-"):
+        return ""
+    if any(r not in REGIONS for r in text.split(",")):
+        raise ValueError(text)
+    return text
+
+
+def _prefix(text: str) -> str:
+    if text == "-":
+        return ""
+    if not re.fullmatch(r"[0-9*#]{1,4}", text):
+        raise ValueError(text)
+    return text
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in options:
@@ -67,10 +92,28 @@ SETTINGS: dict[str, Setting] = {
         Setting("rtp.timeout", float, 60.0, 1, 3600, "seconds without RTP before a call is released"),
         Setting("rtp.hold_timeout", float, 3600.0, 1, 86400, "the same while a call is on hold"),
         Setting("call.no_answer_timeout", float, 60.0, 1, 600, "seconds an extension rings before the caller gets 480"),
-        Setting("recording.calls", _choice("never", "always"), "never", help="record answered calls"),
+        Setting("recording.calls", _choice("never", "always", "on-demand"), "never",
+                help="record answered calls (on-demand: while a party asks for it with *1)"),
+        Setting("recording.announce", _choice("no", "yes"), "no",
+                help="tell callers that the call may be recorded (queues, before an agent answers)"),
         Setting("recording.mode", _choice("stereo", "mono"), "stereo",
                 help="stereo: caller left, callee right; mono: both mixed"),
         Setting("recording.quota_mb", int, 1024, 1, 1_000_000, "recordings kept at most; oldest deleted first"),
+        Setting("recording.retention_days", int, 0, 0, 3650,
+                "recordings older than this are deleted (0: kept until the quota needs the room)"),
+        Setting("cdr.retention_days", int, 0, 0, 3650,
+                "call records and the queue log older than this are deleted (0: kept for ever)"),
+        Setting("analog.driver", _choice("none", "sim", "dahdi"), "none",
+                help="analog board: none, sim (the simulated HAT) or dahdi (read at start)"),
+        Setting("analog.region", _choice(*sorted(REGIONS)), "us",
+                help="tones, ring cadence, caller-ID format and line profile of the analog ports (read at start)"),
+        Setting("analog.sim_fxs", int, 2, 0, 16, "FXS ports of the simulated HAT (read at start)"),
+        Setting("analog.sim_fxo", int, 1, 0, 16, "FXO ports of the simulated HAT (read at start)"),
+        Setting("analog.sim_fxo_regions", _regions, "",
+                help="simulated HAT: one region per FXO line, e.g. us,uk,de (overrides sim_fxo; read at start)"),
+        Setting("analog.channels", _channels, "1-4", help="DAHDI channels, e.g. 1-4 or 1,2,5 (read at start)"),
+        Setting("analog.trunk_prefix", _prefix, "9",
+                help="digits an extension dials before an outside number to use an FXO line ('-' for none)"),
     )
 }
 

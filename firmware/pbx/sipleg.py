@@ -13,15 +13,17 @@ import itertools
 import logging
 import random
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from firmware.media.relay import Endpoint, MediaError
 from firmware.sip.dialog import Dialog
 from firmware.sip.endpoint import Flow
-from firmware.sip.message import Request, Response, make_response, new_tag
+from firmware.sip.message import ParseError, Request, Response, make_response, new_tag
 from firmware.sip.sdp import Codec, SdpError, SessionDescription, audio_codecs, build_answer, build_offer, negotiated
 from firmware.sip.transaction import ClientTransaction, ServerTransaction, build_cancel
+from firmware.sip.uri import NameAddr, SipUri
 
-from .events import CAUSE_STATUS, G711, Alerting, Answer, Event, Hold, Release, Setup, cause_for_status
+from .events import CAUSE_STATUS, G711, Alerting, Answer, Event, Hold, Release, Setup, Transfer, cause_for_status
 
 if TYPE_CHECKING:
     from .b2bua import Call
@@ -48,6 +50,15 @@ def offer_direction(sd: SessionDescription) -> str:
         return "sendonly"
     return d
 
+
+
+def replaces_dialog(value: str) -> tuple[str, frozenset[str]]:
+    """Call-ID and the two tags of a Replaces value as it appears in a Refer-To URI
+    (``id%40host%3Bto-tag%3Da%3Bfrom-tag%3Db``). Which tag is whose depends on the side that
+    wrote it, so both are given and matched as a pair."""
+    call_id, *params = unquote(value).split(";")
+    tags = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in params)}
+    return call_id.strip(), frozenset({tags.get("to-tag", ""), tags.get("from-tag", "")})
 
 class SipLeg:
     """What inbound and outbound SIP legs share: media endpoint, dialog, in-dialog requests."""
@@ -99,11 +110,12 @@ class SipLeg:
         self.pbx.client_txs[tx] = self
         return tx
 
-    def _in_dialog(self, method: str, *, body: bytes = b"", headers: list[tuple[str, str]] | None = None) -> ClientTransaction:
+    def _in_dialog(self, method: str, *, body: bytes = b"", headers: list[tuple[str, str]] | None = None,
+                   content_type: str = "application/sdp") -> ClientTransaction:
         assert self.dialog is not None
         hdrs = list(headers or [])
         if body:
-            hdrs.append(("Content-Type", "application/sdp"))
+            hdrs.append(("Content-Type", content_type))
         req = self.dialog.create_request(method, headers=hdrs, body=body, contact=self.contact)
         tx = self._send(req)
         self._pending[tx] = req
@@ -155,8 +167,41 @@ class SipLeg:
             self._on_reoffer(request, tx)
         elif method in ("INFO", "OPTIONS", "NOTIFY"):
             self.pbx.sip.send_response(tx, make_response(request, 200))
+        elif method == "REFER":
+            self._on_refer(request, tx)
         else:
             self.pbx.sip.send_response(tx, make_response(request, 405, headers=[("Allow", self.pbx.allow_header)]))
+
+    def _on_refer(self, request: Request, tx: ServerTransaction) -> None:
+        """A blind transfer (RFC 3515): accept, tell the phone it worked, and hand the other
+        party to the target; this leg then leaves the call."""
+        refer_to = request.headers.get("Refer-To") or ""
+        try:
+            uri = NameAddr.parse(refer_to).uri
+            target = uri.user_unescaped if isinstance(uri, SipUri) else None
+        except ParseError:
+            uri, target = None, None
+        if not target:
+            self.pbx.sip.send_response(tx, make_response(request, 400, "Bad Refer-To"))
+            return
+        if self.call is None or not self.answered:
+            self.pbx.sip.send_response(tx, make_response(request, 603, "Decline"))
+            return
+        consult = None
+        replaces = next((v for k, v in uri.headers.items() if k.lower() == "replaces"), None) \
+            if isinstance(uri, SipUri) else None
+        if replaces is not None:
+            # Attended transfer (RFC 3891): the dialog named is this phone's other call with us.
+            consult = self.pbx.leg_of_dialog(*replaces_dialog(replaces))
+            if consult is None or consult.call is None or consult.call is self.call or not consult.answered \
+                    or consult.call.b is None:
+                self.pbx.sip.send_response(tx, make_response(request, 481, "Call/Transaction Does Not Exist"))
+                return
+        self.pbx.sip.send_response(tx, make_response(request, 202))
+        # The implicit subscription ends at once with a final 200: the box takes it from here.
+        self._in_dialog("NOTIFY", body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag;version=2.0",
+                        headers=[("Event", "refer"), ("Subscription-State", "terminated;reason=noresource")])
+        self._emit(Transfer(target, replaces=consult))
 
     def _on_reoffer(self, request: Request, tx: ServerTransaction) -> None:
         if not request.body:
@@ -383,7 +428,13 @@ class OutboundLeg(SipLeg):
         domain = self.pbx.domain
         caller = self.setup.caller
         name = self.setup.caller_name.replace('"', "")
-        from_value = (f'"{name}" ' if name else "") + f"<sip:{caller}@{domain}>;tag={new_tag()}"
+        if not caller:
+            # A caller without a number (an analog line with no caller ID, a withheld number):
+            # RFC 3323's anonymous URI, not "sip:@domain", which phones refuse.
+            name = name or "Anonymous"
+            from_value = f'"{name}" <sip:anonymous@anonymous.invalid>;tag={new_tag()}'
+        else:
+            from_value = (f'"{name}" ' if name else "") + f"<sip:{caller}@{domain}>;tag={new_tag()}"
         headers = [
             ("Max-Forwards", str(self.setup.hops)),
             ("From", from_value),

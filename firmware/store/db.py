@@ -1,4 +1,4 @@
-"""The database: configuration (source of truth), registrations and CDR, in one SQLite file.
+"""The database: configuration (source of truth), registrations, CDR and the queue log, in one SQLite file.
 
 WAL with ``synchronous=FULL``: a commit is on the disk before it returns, so a power cut loses no
 committed CDR. Writes of the call path go through :class:`Writer`, which commits whatever is queued in
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import aiosqlite
+
+from firmware.acd.events import Kind, QueueEvent
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,31 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER ivr_numbers_ins AFTER INSERT ON ivr_numbers BEGIN UPDATE config_rev SET rev = rev + 1; END;
     CREATE TRIGGER ivr_numbers_upd AFTER UPDATE ON ivr_numbers BEGIN UPDATE config_rev SET rev = rev + 1; END;
     CREATE TRIGGER ivr_numbers_del AFTER DELETE ON ivr_numbers BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    """,
+    """
+    -- Configuration sections kept as one validated JSON document each ("queues", "recording", ...):
+    -- a new section needs no migration, and config_rev still sees every change.
+    CREATE TABLE documents (name TEXT PRIMARY KEY, document TEXT NOT NULL);
+    CREATE TRIGGER documents_ins AFTER INSERT ON documents BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER documents_upd AFTER UPDATE ON documents BEGIN UPDATE config_rev SET rev = rev + 1; END;
+    CREATE TRIGGER documents_del AFTER DELETE ON documents BEGIN UPDATE config_rev SET rev = rev + 1; END;
+
+    -- The ACD queue log (firmware.acd.events.QueueEvent, one row per fact). Not configuration:
+    -- no config_rev trigger, or every call would make the daemon re-read its configuration.
+    CREATE TABLE queue_log (
+        id       INTEGER PRIMARY KEY,
+        time     REAL NOT NULL,
+        queue    TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        call_id  TEXT NOT NULL DEFAULT '',
+        agent    TEXT NOT NULL DEFAULT '',
+        wait     REAL NOT NULL DEFAULT 0,
+        talk     REAL NOT NULL DEFAULT 0,
+        wrapup   REAL NOT NULL DEFAULT 0,
+        position INTEGER NOT NULL DEFAULT 0,
+        reason   TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX queue_log_time ON queue_log (time);
     """,
 ]
 
@@ -229,6 +256,37 @@ class Store:
                 "INSERT INTO ivr_numbers (number, menu) VALUES (?, ?)"
                 " ON CONFLICT(number) DO UPDATE SET menu = excluded.menu", (number, menu))
 
+    async def document(self, name: str) -> Any | None:
+        """The configuration section ``name`` (e.g. "queues"), or None if it was never set."""
+        row = await (await self.conn.execute("SELECT document FROM documents WHERE name = ?", (name,))).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    async def set_document(self, name: str, document: Any | None) -> None:
+        """Stores section ``name`` (None removes it). Validate it first: this stores anything JSON."""
+        if document is None:
+            await self.conn.execute("DELETE FROM documents WHERE name = ?", (name,))
+            return
+        await self.conn.execute(
+            "INSERT INTO documents (name, document) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET document = excluded.document", (name, json.dumps(document)))
+
+    # --- queue log -----------------------------------------------------------------------------
+
+    async def queue_events(self, *, since: float | None = None, until: float | None = None,
+                           queue: str | None = None) -> list[QueueEvent]:
+        """Queue log rows with ``since <= time < until`` (either bound optional), in time order
+        and, at equal times, in the order they were written."""
+        where, args = [], []
+        for clause, value in (("time >= ?", since), ("time < ?", until), ("queue = ?", queue)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = ("SELECT time, queue, kind, call_id, agent, wait, talk, wrapup, position, reason FROM queue_log"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY time, id")
+        rows = await self.conn.execute_fetchall(sql, args)
+        return [QueueEvent(r["time"], r["queue"], Kind(r["kind"]), r["call_id"], r["agent"], r["wait"],
+                           r["talk"], r["wrapup"], r["position"], r["reason"]) for r in rows]
+
     # --- registrations -------------------------------------------------------------------------
 
     async def bindings(self, now: float) -> list[Binding]:
@@ -249,6 +307,45 @@ class Store:
     async def cdrs(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = await self.conn.execute_fetchall("SELECT * FROM cdr ORDER BY start DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows]
+
+    async def merge_history(self, cdrs: list[dict[str, Any]], events: list[Any]) -> tuple[int, int]:
+        """Adds call records and queue-log lines a backup brought that the box does not have
+        (a restore never rewrites or drops the history the box already holds). One transaction."""
+        conn = self.conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            added_cdr = 0
+            for r in cdrs:
+                cur = await conn.execute(
+                    "INSERT OR IGNORE INTO cdr (id, call_id, caller, callee, start, answer, end, disposition, duration,"
+                    " billsec, cause, recording) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (r["id"], r["call_id"], r["caller"], r["callee"], r["start"], r.get("answer"), r.get("end"),
+                     r["disposition"], r.get("duration"), r.get("billsec"), r.get("cause"), r.get("recording")))
+                added_cdr += cur.rowcount
+            added_log = 0
+            for e in events:
+                row = (e.time, e.queue, e.kind.value, e.call_id, e.agent)
+                seen = await (await conn.execute(
+                    "SELECT 1 FROM queue_log WHERE time = ? AND queue = ? AND kind = ? AND call_id = ? AND agent = ?",
+                    row)).fetchone()
+                if seen is None:
+                    await conn.execute(
+                        "INSERT INTO queue_log (time, queue, kind, call_id, agent, wait, talk, wrapup, position, reason)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?)", (*row, e.wait, e.talk, e.wrapup, e.position, e.reason))
+                    added_log += 1
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return added_cdr, added_log
+
+    async def forget_before(self, t: float) -> int:
+        """The retention: CDR rows of calls that started before ``t`` and the queue log of that
+        time go together (statistics stay what the CDRs say). Returns the CDR rows deleted."""
+        cur = await self.conn.execute("DELETE FROM cdr WHERE start < ? AND end IS NOT NULL", (t,))
+        await self.conn.execute("DELETE FROM queue_log WHERE time < ?", (t,))
+        await self.conn.commit()
+        return cur.rowcount
 
     async def close_interrupted(self, now: float) -> int:
         """Calls that were in progress when the box stopped become INTERRUPTED rows.
@@ -294,6 +391,10 @@ _CDR_UPSERT = (
     " disposition = excluded.disposition, duration = excluded.duration, billsec = excluded.billsec,"
     " cause = excluded.cause, recording = excluded.recording"
 )
+_QUEUE_EVENT_INSERT = (
+    "INSERT INTO queue_log (time, queue, kind, call_id, agent, wait, talk, wrapup, position, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _BINDING_UPSERT = (
     "INSERT INTO registrations (aor, contact, expires_at, transport, source, call_id, cseq, user_agent)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -324,6 +425,11 @@ class Writer:
     def cdr(self, rec: CdrRecord) -> None:
         self._put(_CDR_UPSERT, (rec.id, rec.call_id, rec.caller, rec.callee, rec.start, rec.answer, rec.end,
                                 rec.disposition, rec.duration, rec.billsec, rec.cause, rec.recording))
+
+    def queue_event(self, ev: QueueEvent) -> None:
+        """Appends one line of the queue log (committed with the next batch)."""
+        self._put(_QUEUE_EVENT_INSERT, (ev.time, ev.queue, Kind(ev.kind).value, ev.call_id, ev.agent, ev.wait,
+                                        ev.talk, ev.wrapup, ev.position, ev.reason))
 
     def binding(self, b: Binding) -> None:
         self._put(_BINDING_UPSERT, (b.aor, b.contact, b.expires_at, b.transport, f"{b.source[0]} {b.source[1]}",

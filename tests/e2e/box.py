@@ -24,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import string
 import signal
 import socket
 import subprocess
@@ -51,8 +52,9 @@ class BoxError(AssertionError):
 
 def strong_secret() -> str:
     """A secret any sane strength rule accepts: long, mixed classes, starts with a letter
-    (so argparse never mistakes it for an option)."""
-    return f"Lb{secrets.token_hex(8)}!Q7z"
+    (so argparse never mistakes it for an option). Letters only before the fixed tail, so it
+    never happens to contain the extension's number (which the box rightly refuses)."""
+    return "Lb" + "".join(secrets.choice(string.ascii_letters) for _ in range(16)) + "!Q7z"
 
 
 @dataclass
@@ -108,18 +110,22 @@ class Box:
         self.settings = dict(settings or {})
         self.start_timeout = start_timeout
         self.secrets: dict[str, str] = {}
+        self.rtp_count = rtp_count
+        self._pick_ports()
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+        self.starts = 0
+
+    def _pick_ports(self) -> None:
         self.sip_port = free_port()
         self.http_port = free_tcp_port()
         # A random free range can hold the SIP or HTTP port (both come from the ephemeral
         # range); the box rightly refuses that, so pick again.
         while True:
-            self.rtp_lo = free_udp_range(rtp_count)
-            self.rtp_hi = self.rtp_lo + rtp_count - 1
+            self.rtp_lo = free_udp_range(self.rtp_count)
+            self.rtp_hi = self.rtp_lo + self.rtp_count - 1
             if not any(self.rtp_lo <= p <= self.rtp_hi for p in (self.sip_port, self.http_port)):
                 break
-        self.proc: subprocess.Popen | None = None
-        self._log_file = None
-        self.starts = 0
 
     # -- set-up through the CLI -------------------------------------------------------
     def setup(self) -> "Box":
@@ -186,6 +192,15 @@ class Box:
         while True:
             rc = self.proc.poll()
             if rc is not None:
+                if self.starts == 1 and "already in use" in self.log_tail(3):
+                    # Ports come from the ephemeral range and another program (a phone, sipp, a
+                    # test running beside this one) took one since: on a first start nothing
+                    # depends on them yet, so take fresh ones.
+                    self._close_log()
+                    self.proc = None
+                    self.starts = 0
+                    self._pick_ports()
+                    return self.start(timeout)
                 raise BoxError(f"`linebox {' '.join(self.run_args())}` exited rc={rc} before "
                                f"/health answered{self._tail_section()}")
             try:

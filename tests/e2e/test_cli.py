@@ -2,6 +2,7 @@
 what to fix and a non-zero exit; `ext list` never prints secrets."""
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
@@ -144,3 +145,15 @@ def test_demo_sets_up_extensions_and_an_ivr_once(tmp_path) -> None:
     assert second.stdout == first.stdout
     assert run_cli(data, "ivr", "numbers").stdout.split() == ["500", "main"]
     assert len(list((data / "prompts" / "say").glob("*.wav"))) == 1
+    # the demo has something of each kind: an analog phone and line on the simulated board, a queue
+    assert "dial 600 for the queue 'support'" in first.stdout
+    assert "fxs1 is extension 1003" in first.stdout
+    doc = json.loads(run_cli(data, "config", "export").stdout)
+    assert doc["ports"] == {"fxs1": {"extension": "1003"}, "fxo1": {"inbound": "500"}}
+    assert doc["settings"]["analog.driver"] == "sim"
+    assert doc["ivr"]["menus"][0]["options"]["3"] == {"goto": "queue", "target": "support"}
+    fresh = tmp_path / "again"
+    run_cli(fresh, "init")
+    (tmp_path / "demo.json").write_text(json.dumps(doc))
+    imported = run_cli(fresh, "config", "import", str(tmp_path / "demo.json"))
+    assert imported.returncode == 0, imported.describe()  # the demo is a valid document

@@ -46,6 +46,24 @@ def find_prompt(recording: np.ndarray, prompt: np.ndarray, start: int = 0) -> tu
     return float(score[i]), start + i
 
 
+CHUNK = 8000  # a long prompt is also judged second by second (see chunks_heard)
+
+
+def chunks_heard(rec: np.ndarray, prompt: np.ndarray, pos: int, chunk: int = CHUNK) -> float:
+    """The share of a long prompt's one-second pieces that match where they belong after ``pos``.
+
+    A phone's jitter buffer may drop a frame or two of a five-second prompt; the whole-prompt
+    correlation then falls (everything after the gap is shifted) though every word was heard.
+    Each piece may sit up to 200 ms later than planned, to allow for such gaps."""
+    pieces = [(i, prompt[i:i + chunk]) for i in range(0, len(prompt) - chunk // 2, chunk)]
+    good = 0
+    for i, piece in pieces:
+        lo = pos + i
+        score, _ = find_prompt(rec[:lo + len(piece) + 1600], piece, max(0, lo - 160))
+        good += score >= MATCH
+    return good / len(pieces)
+
+
 def assert_says(recording: Path, names: list[str | Path]) -> None:
     """The recording contains these prompts (names in the prompt set, or files), in order."""
     prompts = PromptSet()
@@ -53,7 +71,13 @@ def assert_says(recording: Path, names: list[str | Path]) -> None:
     at = 0
     for name in names:
         path = name if isinstance(name, Path) else prompts.path(name)
-        score, pos = find_prompt(rec, _through_ulaw(_samples(path)), at)
+        ref = _through_ulaw(_samples(path))
+        score, pos = find_prompt(rec, ref, at)
+        # heard, with a frame or two lost on the way: a long prompt judged second by second, a
+        # short one (a loaded machine drops frames too) half by half
+        piece = CHUNK if len(ref) >= 2 * CHUNK else max(len(ref) // 2, 1600)
+        if score < MATCH and len(ref) >= 2 * 1600 and chunks_heard(rec, ref, pos, piece) >= 0.75:
+            score = MATCH
         assert score >= MATCH, f"prompt {name!r} not heard after {at / 8000:.2f} s (best match {score:.2f})"
         at = pos + 1
 

@@ -20,6 +20,20 @@ def recording_of(box: Box, row: dict) -> Path:
     return box.data / "recordings" / row["recording"]
 
 
+def finished_stereo(box: Box, row: dict, left: float = LOW, right: float = HIGH) -> float:
+    """The row's recording, once finished, carries each party on its side; returns its seconds."""
+    from tests.peers.netutil import wait_until
+
+    path = recording_of(box, row)
+    wait_until(path.exists, 10, what=f"{path.name} finished (renamed from .part)")
+    ok, desc = channel_has(path, 0, left, right)
+    assert ok, f"left channel should carry the caller's {left:g} Hz: {desc}"
+    ok, desc = channel_has(path, 1, right, left)
+    assert ok, f"right channel should carry the callee's {right:g} Hz: {desc}"
+    rate, samples = audio.read_wav(path, channel=0)
+    return len(samples) / rate
+
+
 def test_answered_call_is_recorded_in_stereo_and_linked_from_cdr(box: Box, registered) -> None:
     a, b = registered  # a plays LOW, b plays HIGH (conftest)
     box.set("recording.calls", "always")
@@ -28,16 +42,8 @@ def test_answered_call_is_recorded_in_stereo_and_linked_from_cdr(box: Box, regis
     a.hangup()
     b.wait_state("DISCONNECTED")
     row = box.wait_cdr(1)[0]
-    path = recording_of(box, row)
-    from tests.peers.netutil import wait_until
-
-    wait_until(path.exists, 10, what=f"{path.name} finished (renamed from .part)")
-    ok, desc = channel_has(path, 0, LOW, HIGH)
-    assert ok, f"left channel should carry the caller's {LOW:g} Hz: {desc}"
-    ok, desc = channel_has(path, 1, HIGH, LOW)
-    assert ok, f"right channel should carry the callee's {HIGH:g} Hz: {desc}"
-    rate, left = audio.read_wav(path, channel=0)
-    assert abs(len(left) / rate - row["billsec"]) < 1.0, (len(left) / rate, row)
+    seconds = finished_stereo(box, row)
+    assert abs(seconds - row["billsec"]) < 1.0, (seconds, row)
 
 
 def test_recording_cut_by_kill9_is_repaired_at_next_start(box: Box, registered) -> None:
@@ -57,3 +63,31 @@ def test_recording_cut_by_kill9_is_repaired_at_next_start(box: Box, registered) 
     ok, desc = channel_has(wav, 1, HIGH, LOW)
     assert ok, f"the repaired right channel should carry {HIGH:g} Hz: {desc}"
     assert "repaired 1 recording" in box.log_text()
+
+
+def test_on_demand_recording_starts_when_a_party_types_star_1(box: Box, registered) -> None:
+    a, b = registered
+    box.set("recording.calls", "on-demand")
+    connect(a, b)
+    a.wait_rx_packets(50, timeout=15)
+    assert box.calls()[0]["state"] == "answered"
+    a.send_dtmf("*1")  # RFC 4733, mid-call
+    a.wait_rx_packets(a.stream_stat()["rx_pkt"] + 150, timeout=15)
+    a.hangup()
+    b.wait_state("DISCONNECTED")
+    row = box.wait_cdr(1)[0]
+    seconds = finished_stereo(box, row)
+    assert seconds < row["billsec"] - 0.8, (seconds, row)  # it began at the key press, not the answer
+    assert "recording started on demand by 1001" in box.log_text()
+
+
+def test_without_star_1_an_on_demand_call_is_not_recorded(box: Box, registered) -> None:
+    a, b = registered
+    box.set("recording.calls", "on-demand")
+    connect(a, b)
+    a.send_dtmf("1*")  # the wrong order is no feature code
+    a.wait_rx_packets(100, timeout=15)
+    a.hangup()
+    b.wait_state("DISCONNECTED")
+    assert box.wait_cdr(1)[0]["recording"] is None
+    assert not list((box.data / "recordings").glob("*.wav*"))

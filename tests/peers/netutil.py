@@ -14,53 +14,82 @@ LOOPBACK = "127.0.0.1"
 T = TypeVar("T")
 
 
+# Ports are drawn below the kernel's ephemeral range (32768-60999 here), where
+# the box's, pjsua's and the OS's own outgoing sockets land: a port found free
+# there can be taken by an unrelated connect() a moment later. Single ports and
+# RTP ranges come from separate bands, and a port handed out is not handed out
+# again for a while (a box's ports are free again once its test is over).
+_SINGLE = (12000, 20000)
+_RANGES = (20000, 32700)
+_REUSE_AFTER = 60.0
+_given: dict[int, float] = {}
+_rnd = random.Random()
+
+
+def _recent(ports: range | list[int]) -> bool:
+    now = time.monotonic()
+    return any(now - _given.get(p, -_REUSE_AFTER) < _REUSE_AFTER for p in ports)
+
+
+def _hand_out(ports: range | list[int]) -> None:
+    now = time.monotonic()
+    for p in ports:
+        _given[p] = now
+
+
+def _bindable(port: int, kinds: tuple[int, ...], host: str) -> bool:
+    socks: list[socket.socket] = []
+    try:
+        for kind in kinds:
+            s = socket.socket(socket.AF_INET, kind)
+            socks.append(s)
+            s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _pick(kinds: tuple[int, ...], host: str) -> int:
+    lo, hi = _SINGLE
+    for attempt in range(1000):
+        port = _rnd.randrange(lo, hi)
+        if (attempt >= 500 or not _recent([port])) and _bindable(port, kinds, host):
+            _hand_out([port])
+            return port
+    raise OSError(f"no free port in {lo}-{hi}")
+
+
 def free_udp_port(host: str = LOOPBACK) -> int:
     """A UDP port that is free on `host` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return _pick((socket.SOCK_DGRAM,), host)
 
 
 def free_tcp_port(host: str = LOOPBACK) -> int:
     """A TCP port that is free on `host` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return _pick((socket.SOCK_STREAM,), host)
 
 
 def free_port(host: str = LOOPBACK) -> int:
     """A port free for both UDP and TCP on `host` (SIP listens on both)."""
-    for _ in range(50):
-        port = free_udp_port(host)
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                t.bind((host, port))
-            return port
-        except OSError:
-            continue
-    raise OSError("no port free for both UDP and TCP")
+    return _pick((socket.SOCK_DGRAM, socket.SOCK_STREAM), host)
 
 
 def free_udp_range(count: int, *, even: bool = True, host: str = LOOPBACK,
-                   lo: int = 20000, hi: int = 60000) -> int:
+                   lo: int = _RANGES[0], hi: int = _RANGES[1]) -> int:
     """The first port of `count` consecutive free UDP ports (even-aligned for RTP/RTCP)."""
-    rnd = random.Random()
-    for _ in range(200):
-        start = rnd.randrange(lo, hi - count)
+    for attempt in range(400):
+        start = _rnd.randrange(lo, hi - count)
         if even:
             start &= ~1
-        socks: list[socket.socket] = []
-        try:
-            for p in range(start, start + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind((host, p))
-            return start
-        except OSError:
+        span = range(start, start + count)
+        if attempt < 200 and _recent(span):  # then any free range rather than none
             continue
-        finally:
-            for s in socks:
-                s.close()
+        if all(_bindable(p, (socket.SOCK_DGRAM,), host) for p in span):
+            _hand_out(span)
+            return start
     raise OSError(f"no {count} consecutive free UDP ports")
 
 

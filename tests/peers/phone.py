@@ -244,6 +244,30 @@ class Phone:
         """re-INVITE with a=sendrecv."""
         self._cmd("unhold")
 
+    def transfer(self, uri: str) -> None:
+        """Blind-transfer the other party of the current call to ``uri`` (SIP REFER)."""
+        self._cmd("transfer", uri=uri)
+
+    def consult(self, uri: str) -> None:
+        """Hold the current call and call ``uri``; the new call becomes the current one."""
+        if not uri.startswith(("sip:", "sips:", "tel:")):
+            uri = f"sip:{uri}@{self.server}" + (";transport=tcp" if self.transport == "tcp" else "")
+        seq = self._cmd("consult", uri=uri)
+        with self._cond:
+            self._consulted_from = self._call_seq
+            self._call_seq = seq
+
+    def transfer_attended(self) -> None:
+        """Join the held call's party with the current (consultation) call's (REFER/Replaces)."""
+        self._cmd("transfer_attended")
+
+    def wait_held_state(self, state: str, timeout: float = 10) -> dict[str, Any]:
+        """Like wait_state, for the call put on hold by consult()."""
+        seq = self._consulted_from
+        return self._wait_event(
+            lambda e: e.get("event") == "call_state" and e.get("call") == seq and e.get("state") == state.upper(),
+            timeout, f"held call {seq} state {state}")
+
     def set_auto_ringing(self, on: bool) -> None:
         """Whether an incoming INVITE is answered with 180 Ringing at once (default on)."""
         self._cmd("auto_ringing", on=on)

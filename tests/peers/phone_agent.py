@@ -138,6 +138,11 @@ class PhoneAccount(pj.Account):
               "reason": prm.reason, "expires": prm.expiration,
               "active": info.regIsActive, "status": prm.status})
 
+    def onMwiInfo(self, prm: pj.OnMwiInfoParam) -> None:
+        # the message-waiting NOTIFY as the phone saw it (unsolicited or subscribed)
+        body = prm.rdata.wholeMsg.split("\r\n\r\n", 1)[-1]
+        emit({"event": "mwi", "account": self.label, "body": body})
+
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = PhoneCall(self.agent, self, prm.callId)
         ci = call.getInfo()
@@ -164,6 +169,7 @@ class Agent:
         self.seq = 0
         self.call: PhoneCall | None = None
         self.graveyard: list[Any] = []  # dropped from inside callbacks, freed from the loop
+        self.held: PhoneCall | None = None  # the call on hold while consulting (attended transfer)
         self.dtmf = ""
         self.dtmf_events_seen = False
         self.auto_ringing = True
@@ -289,6 +295,8 @@ class Agent:
         self.graveyard.append(call)
         if call is self.call:
             self.call = None
+        if call is self.held:
+            self.held = None
 
     # -- commands -----------------------------------------------------------------
     def cmd_register(self, server: str, user: str, password: str, expires: int = 300,
@@ -435,6 +443,27 @@ class Agent:
         op = pj.CallOpParam(True)
         op.opt.flag = pj.PJSUA_CALL_UNHOLD
         self._need_call().reinvite(op)
+
+    def cmd_transfer(self, uri: str, **_: Any) -> None:
+        """A blind transfer of the current call's other party to ``uri`` (REFER)."""
+        self._need_call().xfer(uri, pj.CallOpParam(True))
+
+    def cmd_consult(self, uri: str, **_: Any) -> int:
+        """A desk phone's transfer key: hold the current call and call ``uri`` (the consultation)."""
+        call = self._need_call()
+        call.setHold(pj.CallOpParam(True))
+        self.held, self.call = call, None
+        try:
+            return self.cmd_call(uri)
+        except AgentError:
+            self.call, self.held = call, None
+            raise
+
+    def cmd_transfer_attended(self, **_: Any) -> None:
+        """Joins the held call's party with the consultation's (REFER with Replaces, RFC 3891)."""
+        if self.held is None:
+            raise AgentError("no held call: consult first")
+        self.held.xferReplaces(self._need_call(), pj.CallOpParam(True))
 
     def cmd_auto_ringing(self, on: bool = True, **_: Any) -> None:
         self.auto_ringing = on

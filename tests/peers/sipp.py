@@ -393,8 +393,38 @@ def start_sipp(scenario: str | Path, target: str | None = None, *, args: Sequenc
                call_ms: int | None = None, pcap: Path | None = None, payload_type: int = 8,
                tone_hz: float = 1000.0, pcap_seconds: float = 5.0, inf: Path | None = None,
                trace_msg: bool = True, ready_timeout: float = 5.0) -> SippProcess:
-    """Start sipp in the background (a UAS by default); returns once its SIP port is bound."""
+    """Start sipp in the background (a UAS by default); returns once its SIP port is bound.
+
+    Ports we picked ourselves can still be taken before sipp binds them; then
+    sipp is started again on fresh ones."""
     name = name or f"{Path(scenario).stem}-{os.getpid()}-{time.monotonic_ns()}"
+    picked = sip_port is None and media_port is None
+    for attempt in range(3):
+        try:
+            return _start_once(scenario, target, work_dir=work_dir, name=name, sip_port=sip_port,
+                               media_port=media_port, transport=transport, keys=keys,
+                               service=service, user=user, password=password, calls=calls,
+                               concurrent=concurrent, rate=rate, call_ms=call_ms, pcap=pcap,
+                               payload_type=payload_type, tone_hz=tone_hz,
+                               pcap_seconds=pcap_seconds, inf=inf, trace_msg=trace_msg,
+                               args=args, ready_timeout=ready_timeout)
+        except _PortTaken:
+            if not picked or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start_once(scenario: str | Path, target: str | None, *, work_dir: Path | None, name: str,
+                sip_port: int | None, media_port: int | None, transport: str,
+                keys: Mapping[str, object] | None, service: str | None, user: str | None,
+                password: str | None, calls: int | None, concurrent: int | None,
+                rate: float | None, call_ms: int | None, pcap: Path | None, payload_type: int,
+                tone_hz: float, pcap_seconds: float, inf: Path | None, trace_msg: bool,
+                args: Sequence[str], ready_timeout: float) -> SippProcess:
     p = _prepare(scenario, target, work_dir=work_dir, name=name, sip_port=sip_port,
                  media_port=media_port, transport=transport, keys=keys, service=service,
                  user=user, password=password, calls=calls, concurrent=concurrent, rate=rate,
@@ -410,7 +440,10 @@ def start_sipp(scenario: str | Path, target: str | None = None, *, args: Sequenc
     while not bound(p.sip_port):
         if proc.poll() is not None:
             res = handle.stop()
-            raise RuntimeError(f"sipp exited at start\n{res.summary()}")
+            summary = res.summary()
+            if "errno = 98" in summary:
+                raise _PortTaken(f"sipp could not bind its port\n{summary}")
+            raise RuntimeError(f"sipp exited at start\n{summary}")
         if time.monotonic() > deadline:
             res = handle.stop()
             raise RuntimeError(f"sipp did not bind {p.sip_port} in {ready_timeout}s\n{res.summary()}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from firmware.cli import DEMO_IVR
-from firmware.ivr.schema import validate
-from firmware.prompts import language
+from firmware.cli import DEMO_EXTENSIONS, DEMO_IVR, DEMO_PORTS, DEMO_QUEUES
+from firmware.configdoc import validate
 
 
-def test_demo_ivr_is_valid() -> None:
-    errors = validate(DEMO_IVR, phrases=set(language("en").phrases), files=set(),
-                      extensions={"1001", "1002"}, queues=set(), voicemail=set())
-    assert errors == []
+def test_demo_is_a_valid_configuration_document() -> None:
+    numbers = [n for n, _ in DEMO_EXTENSIONS]
+    doc = {"version": 1,
+           "extensions": [{"number": n, "name": name, "secret": "Xq7-demo-secret-long"} for n, name in DEMO_EXTENSIONS],
+           "settings": {"analog.driver": "sim"}, "ivr": DEMO_IVR, "ivr_numbers": {"500": "main"},
+           "queues": DEMO_QUEUES, "ports": DEMO_PORTS, "voicemail": {"mailboxes": {n: {} for n in numbers}}}
+    assert validate(doc, files=None) == []

@@ -60,3 +60,31 @@ def test_the_controller_converts_only_toward_a_leg_without_telephone_event() -> 
     assert conv is not None and set(conv) == {101} and conv[101].audio_pt == 8
     assert dtmf_conversion(with_te, with_te) is None
     assert dtmf_conversion(without, with_te) is None
+
+
+def test_key_watcher_sees_each_key_once_and_forwards_every_packet() -> None:
+    from firmware.media.dtmfbridge import KeyWatcher, rewrite_pt
+
+    seen: list[str] = []
+    packets = [p for p in event_packets("*1#") if p]
+    w = KeyWatcher(seen.append, rewrite_pt(96))
+    out = [w.convert(p) for p in packets]
+    assert seen == ["*", "1", "#"]  # the end packet's three retransmissions are no new key
+    assert all(o is not None and o[1] & 0x7F == 96 for o in out)
+    assert [o[2:] for o in out] == [p[2:] for p in packets]  # only the payload type changed
+
+
+def test_key_watcher_drops_or_converts_as_the_relay_would() -> None:
+    from firmware.media.dtmfbridge import KeyWatcher
+
+    seen: list[str] = []
+    dropped = KeyWatcher(seen.append, lambda data: None)
+    assert all(dropped.convert(p) is None for p in event_packets("5") if p)
+    tones = KeyWatcher(seen.append, DtmfToInband("PCMU", 0).convert)
+    audio = [a for a in (tones.convert(p) for p in event_packets("7") if p) if a is not None]
+    assert seen == ["5", "7"]
+    assert audio and all(a[1] & 0x7F == 0 for a in audio)
+    det = DtmfDetector()
+    heard = [d.digit for a in audio for d in det.feed(g711.ulaw2lin(a[12:]))]
+    heard += [d.digit for _ in range(5) for d in det.feed(bytes(320))]
+    assert heard == ["7"]

@@ -79,3 +79,47 @@ def test_writer_commits_cdr_and_bindings_and_restart_marks_live_calls_interrupte
             await store.close()
 
     run(go())
+
+
+def test_retention_forgets_old_cdrs_and_queue_log_together(tmp_path):
+    import asyncio
+
+    from firmware.acd.events import Kind, QueueEvent
+    from firmware.store.db import CdrRecord, Store, Writer
+
+    async def scenario():
+        store = await Store.open(tmp_path)
+        w = Writer(store)  # the real path of CDR rows, as the box writes them
+        w.start()
+        for i, start in enumerate((100.0, 200.0, 300.0)):
+            w.cdr(CdrRecord(id=f"c{i}", call_id=f"x{i}", caller="1001", callee="1002", start=start,
+                            end=start + 10, disposition="ANSWERED"))
+        w.cdr(CdrRecord(id="live", call_id="y", caller="1001", callee="1003", start=50.0))  # still going
+        for t in (150.0, 250.0):
+            w.queue_event(QueueEvent(t, "q", Kind.ENTER, call_id=f"e{t}"))
+        await w.stop()
+        gone = await store.forget_before(250.0)
+        left = sorted(r["id"] for r in await store.cdrs())
+        events = [e.time for e in await store.queue_events()]
+        await store.close()
+        return gone, left, events
+
+    gone, left, events = asyncio.run(scenario())
+    assert gone == 2 and left == ["c2", "live"]  # a call in progress is never forgotten
+    assert events == [250.0]
+
+
+def test_recording_retention_deletes_only_old_finished_files(tmp_path):
+    import os
+
+    from firmware.media.recorder import RecordingStore
+
+    for name, age in (("old.wav", 10 * 86400), ("new.wav", 3600), ("live.wav.part", 10 * 86400)):
+        f = tmp_path / name
+        f.write_bytes(b"RIFF")
+        t = 2_000_000_000 - age
+        os.utime(f, (t, t))
+    store = RecordingStore(str(tmp_path), 1 << 30)
+    gone = store.expire(2_000_000_000 - 7 * 86400)
+    assert [os.path.basename(g) for g in gone] == ["old.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.wav.part", "new.wav"]

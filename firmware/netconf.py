@@ -1,0 +1,271 @@
+"""The box's network: what its interfaces, addresses and routes are, and changing an address
+without locking the admin out.
+
+An admin who gives the box a new address from a browser loses the page they are on. So a
+change is applied with a way back: ``NetChanger.change`` applies it and arms a roll-back; the
+admin must confirm *from the new address* within ``window`` seconds (proof the new address is
+reachable from where they are), else the old addresses and routes come back by themselves.
+
+The planning is pure (``plan_static`` turns a wanted state into operations and their inverse);
+``Netlink`` is the thin adapter over pyroute2 that reads and carries them out. A change is
+written to ``network.json`` in the data directory once confirmed, for the next boot.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+__all__ = ["Address", "Route", "Interface", "NetState", "Op", "NetError", "plan_static", "Netlink", "NetChanger"]
+
+SAVED = "network.json"
+
+
+class NetError(ValueError):
+    """A network change refused; the message names the field and the fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str
+    prefix: int
+
+    def __str__(self) -> str:
+        return f"{self.address}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str  # "default" or a CIDR
+    gateway: str | None
+    ifname: str
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    up: bool
+    mac: str
+    addresses: tuple[Address, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetState:
+    interfaces: tuple[Interface, ...]
+    routes: tuple[Route, ...]
+
+    def interface(self, name: str) -> Interface | None:
+        return next((i for i in self.interfaces if i.name == name), None)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One netlink operation: add/del an address or a default route."""
+
+    verb: str  # "addr-add" | "addr-del" | "route-add" | "route-del"
+    ifname: str
+    address: Address | None = None
+    gateway: str | None = None
+
+    def inverse(self) -> Op:
+        flip = {"addr-add": "addr-del", "addr-del": "addr-add", "route-add": "route-del", "route-del": "route-add"}
+        return Op(flip[self.verb], self.ifname, self.address, self.gateway)
+
+
+def plan_static(state: NetState, ifname: str, address: str, prefix: str | int,
+                gateway: str | None) -> tuple[list[Op], list[Op]]:
+    """The operations that give ``ifname`` exactly ``address/prefix`` (and the default route via
+    ``gateway``, if given), and those that undo them. NetError names the bad field."""
+    iface = state.interface(ifname)
+    if iface is None:
+        raise NetError("interface", f"no interface {ifname!r}")
+    if ifname == "lo":
+        raise NetError("interface", "the loopback interface keeps its address")
+    try:
+        ip = ipaddress.IPv4Address(address.strip())
+    except ValueError:
+        raise NetError("address", f"{address!r} is not an IPv4 address like 192.168.1.20") from None
+    try:
+        plen = int(prefix)
+        if not 1 <= plen <= 32:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise NetError("prefix", f"the prefix length is 1-32 (24 for 255.255.255.0), not {prefix!r}") from None
+    if ip.is_loopback or ip.is_multicast or ip.is_unspecified:
+        raise NetError("address", f"{ip} cannot be an interface's address")
+    net = ipaddress.IPv4Network(f"{ip}/{plen}", strict=False)
+    if plen < 31 and ip in (net.network_address, net.broadcast_address):
+        raise NetError("address", f"{ip} is the network's {'network' if ip == net.network_address else 'broadcast'} "
+                                  f"address in {net}")
+    gw = None
+    if gateway:
+        try:
+            gw = ipaddress.IPv4Address(gateway.strip())
+        except ValueError:
+            raise NetError("gateway", f"{gateway!r} is not an IPv4 address") from None
+        if gw not in net or gw == ip:
+            raise NetError("gateway", f"the gateway must be another address in {net}")
+    new = Address(str(ip), plen)
+    ops: list[Op] = []
+    for old in iface.addresses:
+        if old != new and ":" not in old.address:
+            ops.append(Op("addr-del", ifname, old))
+    if new not in iface.addresses:
+        ops.append(Op("addr-add", ifname, new))
+    if gw is not None:
+        for r in state.routes:
+            if r.dst == "default" and r.gateway != str(gw):
+                ops.append(Op("route-del", r.ifname, gateway=r.gateway))
+        if not any(r.dst == "default" and r.gateway == str(gw) for r in state.routes):
+            ops.append(Op("route-add", ifname, gateway=str(gw)))
+    # Undo in reverse order: routes before the addresses they need.
+    return ops, [op.inverse() for op in reversed(ops)]
+
+
+class Backend(Protocol):
+    def state(self) -> NetState: ...
+    def apply(self, ops: list[Op]) -> None: ...
+
+
+class Netlink:
+    """pyroute2 over the kernel of the current network namespace."""
+
+    def state(self) -> NetState:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+            ifaces = []
+            for link in ipr.get_links():
+                idx = link["index"]
+                addrs = tuple(Address(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+                              for a in ipr.get_addr(index=idx, family=2))
+                ifaces.append(Interface(names[idx], bool(link["flags"] & 1), link.get_attr("IFLA_ADDRESS") or "",
+                                        addrs))
+            routes = []
+            for r in ipr.get_routes(family=2, table=254):
+                dst = r.get_attr("RTA_DST")
+                routes.append(Route(f"{dst}/{r['dst_len']}" if dst else "default", r.get_attr("RTA_GATEWAY"),
+                                    names.get(r.get_attr("RTA_OIF"), "?")))
+        return NetState(tuple(ifaces), tuple(routes))
+
+    def apply(self, ops: list[Op]) -> None:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            for op in ops:
+                idx = ipr.link_lookup(ifname=op.ifname)[0]
+                if op.verb in ("addr-add", "addr-del"):
+                    assert op.address is not None
+                    ipr.addr("add" if op.verb == "addr-add" else "del", index=idx,
+                             address=op.address.address, prefixlen=op.address.prefix)
+                else:
+                    ipr.route("add" if op.verb == "route-add" else "del", dst="0.0.0.0/0",
+                              gateway=op.gateway, oif=idx)
+
+
+@dataclass
+class Pending:
+    id: str
+    ifname: str
+    address: Address
+    gateway: str | None
+    undo: list[Op]
+    deadline: float
+    timer: threading.Timer | None = field(default=None, repr=False)
+
+
+class NetChanger:
+    """Applies address changes with an automatic roll-back unless confirmed from the new address."""
+
+    def __init__(self, backend: Backend, data: Path, *, window: float = 60.0,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        self.backend = backend
+        self.data = data
+        self.window = window
+        self.on_event = on_event or (lambda what: None)
+        self.pending: Pending | None = None
+        self._lock = threading.Lock()
+
+    def change(self, ifname: str, address: str, prefix: str | int, gateway: str | None,
+               *, delay: float = 0.0) -> Pending:
+        """Validates and plans the change now (NetError names a bad field); applies it after
+        ``delay`` seconds, so that the page telling the admin where to confirm still reaches them
+        over the old address, and arms the roll-back from then."""
+        with self._lock:
+            if self.pending is not None:
+                raise NetError("interface", "a change is waiting for confirmation; confirm it or let it roll back")
+            ops, undo = plan_static(self.backend.state(), ifname, address, prefix, gateway or None)
+            p = Pending(secrets.token_urlsafe(12), ifname, Address(address.strip(), int(prefix)), gateway or None,
+                        undo, time.time() + delay + self.window)
+            self.pending = p
+        if delay > 0:
+            t = threading.Timer(delay, self._apply, args=(p, ops))
+            t.daemon = True
+            t.start()
+        else:
+            self._apply(p, ops)
+        return p
+
+    def _apply(self, p: Pending, ops: list[Op]) -> None:
+        with self._lock:
+            if self.pending is not p:
+                return
+            for i, op in enumerate(ops):
+                try:
+                    self.backend.apply([op])
+                except Exception as exc:
+                    self.backend.apply([o.inverse() for o in reversed(ops[:i])])
+                    self.pending = None
+                    self.on_event(f"network: the kernel refused {op.verb} on {p.ifname} ({exc}); old settings kept")
+                    raise NetError("address", f"the kernel refused {op.verb} ({exc}); the old settings are back") \
+                        from None
+            p.deadline = time.time() + self.window
+            p.timer = threading.Timer(self.window, self._expire, args=(p.id,))
+            p.timer.daemon = True
+            p.timer.start()
+            self.on_event(f"network: {p.ifname} set to {p.address}, waiting {self.window:g} s for confirmation")
+
+    def confirm(self, change_id: str, seen_on: str) -> bool:
+        """Confirms from a request that arrived at ``seen_on`` (the box's local address for it)."""
+        with self._lock:
+            p = self.pending
+            if p is None or not secrets.compare_digest(p.id, change_id):
+                return False
+            if seen_on != p.address.address:
+                raise NetError("address", f"confirm from the new address {p.address.address}, "
+                                          f"not {seen_on}: that proves it is reachable")
+            if p.timer is not None:
+                p.timer.cancel()
+            self.pending = None
+            (self.data / SAVED).write_text(json.dumps({"interface": p.ifname, "address": str(p.address),
+                                                        "gateway": p.gateway}) + "\n")
+            self.on_event(f"network: {p.ifname} {p.address} confirmed and saved")
+            return True
+
+    def _expire(self, change_id: str) -> None:
+        with self._lock:
+            p = self.pending
+            if p is None or p.id != change_id:
+                return
+            self.pending = None
+            self.backend.apply(p.undo)
+            self.on_event(f"network: {p.ifname} {p.address} not confirmed in {self.window:g} s; rolled back")
+
+    def saved(self) -> dict[str, Any] | None:
+        path = self.data / SAVED
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def describe(state: NetState) -> dict[str, Any]:
+    return {"interfaces": [asdict(i) for i in state.interfaces], "routes": [asdict(r) for r in state.routes]}

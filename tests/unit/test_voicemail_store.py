@@ -1,0 +1,57 @@
+"""Mailboxes on disk: a message is a WAV beside who left it; new -> old is one rename; a message
+cut short by a stop is repaired at the next start; the section is validated with paths."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from firmware.media.recorder import CallRecorder
+from firmware.voicemail import Mailboxes, mailboxes_of, validate_voicemail
+
+
+def leave(boxes: Mailboxes, mailbox: str, caller: str, seconds: float, *, finish: bool = True) -> Path:
+    path = boxes.new_message(mailbox, caller, "")
+    rec = CallRecorder(str(path), mode="mono", sync_every=0.5)
+    frame = (b"\x10\x00" * 160)
+    for _ in range(int(seconds * 50)):
+        rec.write(frame, None)
+    rec.flush()
+    if finish:
+        rec.close()
+    return path
+
+
+def test_messages_new_first_then_heard_then_deleted(tmp_path: Path) -> None:
+    boxes = Mailboxes(tmp_path / "voicemail")
+    leave(boxes, "1001", "1002", 2.0)
+    leave(boxes, "1001", "5551234", 1.0)
+    msgs = boxes.messages("1001")
+    assert [(m.caller, m.folder, round(m.seconds, 1)) for m in msgs] == [("1002", "new", 2.0), ("5551234", "new", 1.0)]
+    assert boxes.new_count("1001") == 2 and boxes.messages("1009") == []
+    boxes.move(msgs[0], "old")
+    assert [(m.caller, m.folder) for m in boxes.messages("1001")] == [("5551234", "new"), ("1002", "old")]
+    boxes.delete(boxes.messages("1001")[0])
+    assert [m.caller for m in boxes.messages("1001")] == ["1002"]
+    assert sorted(p.suffix for p in (tmp_path / "voicemail" / "1001" / "old").iterdir()) == [".json", ".wav"]
+
+
+def test_a_message_cut_off_by_a_stop_is_repaired(tmp_path: Path) -> None:
+    boxes = Mailboxes(tmp_path / "voicemail")
+    path = leave(boxes, "1001", "1002", 1.5, finish=False)  # the power goes: only the .part is there
+    assert boxes.messages("1001") == []
+    assert Path(str(path) + ".part").exists()
+    repaired = Mailboxes(tmp_path / "voicemail").recover()
+    assert repaired == [str(path)]
+    (msg,) = boxes.messages("1001")
+    assert msg.caller == "1002" and msg.seconds >= 1.0
+
+
+def test_validation() -> None:
+    ok = {"mailboxes": {"1001": {}, "1002": {"unanswered": False}}, "max_seconds": 120}
+    assert validate_voicemail(ok, extensions={"1001", "1002"}) == []
+    assert mailboxes_of(ok) == {"1001", "1002"}
+    bad = {"mailboxes": {"1009": {}, "1001": {"unanswered": "yes"}, "1002": {"pin": 1}}, "max_seconds": 5, "x": 1}
+    errors = {e.path: e.message for e in validate_voicemail(bad, extensions={"1001", "1002"})}
+    assert set(errors) == {"voicemail.x", "voicemail.max_seconds", "voicemail.mailboxes.1009",
+                           "voicemail.mailboxes.1001.unanswered", "voicemail.mailboxes.1002"}
+    assert "no extension '1009'" in errors["voicemail.mailboxes.1009"]
+    assert validate_voicemail([], extensions=None)[0].path == "voicemail"

@@ -1,0 +1,102 @@
+"""Makes docs/screenshots/: the wizard, dashboard and extensions pages at desktop (1280x800)
+and phone (390x844) width, against a real box with registered phones and a call in progress.
+
+Kept out of CI (it rewrites committed files): `scripts/test -m slow tests/web/test_screenshots.py`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.e2e.box import REPO
+from tests.web.conftest import DESKTOP, PASSWORD, PHONE
+
+OUT = REPO / "docs" / "screenshots"
+
+
+def _capture(page, path: Path, **kw) -> None:
+    # Headless chromium now and then refuses a capture while a page is still settling (just
+    # navigated or resized): let it paint and try again.
+    for attempt in range(5):
+        page.wait_for_load_state()
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        try:
+            page.screenshot(path=str(path), **kw)
+            return
+        except PlaywrightError:
+            if attempt == 4:
+                raise
+            page.wait_for_timeout(200)
+
+
+def _shoot(page, name: str) -> None:
+    """The page as it is now (a form's error included) at both widths."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    _capture(page, OUT / f"{name}-desktop.png")
+    page.set_viewport_size(PHONE)
+    try:
+        _capture(page, OUT / f"{name}-phone.png", full_page=True)
+    finally:
+        page.set_viewport_size(DESKTOP)
+
+
+@pytest.mark.slow
+def test_screenshots(box_factory, web_factory, browser, phones):
+    box = box_factory("shots", extensions=())
+    web = web_factory(box, "--sse-interval", "0.5")
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    try:
+        page.goto(web.url("/"))
+        page.fill("#username", "admin")
+        page.fill("#password", "password123")
+        page.fill("#confirm", "password123")
+        page.click("main button[type=submit]")
+        _shoot(page, "wizard-password")
+        page.fill("#password", PASSWORD)
+        page.fill("#confirm", PASSWORD)
+        page.click("main button[type=submit]")
+        page.select_option("#region", "de")
+        page.click("main button[type=submit]")
+        for i, (number, name) in enumerate((("1001", "Reception"), ("1002", "Sales"), ("1003", "Workshop"))):
+            page.fill(f"#number{i}", number)
+            page.fill(f"#name{i}", name)
+        page.click("main button[type=submit]")
+        page.wait_for_selector("#secret-1003")
+        secrets = {n: page.inner_text(f"#secret-{n} .sip-secret") for n in ("1001", "1002", "1003")}
+        _capture(page, OUT / "wizard-secrets-desktop.png", full_page=True)
+        page.click("text=Next: backup")
+        page.click("text=Finish and go to the dashboard")
+
+        a, b, c = phones("a1001"), phones("b1002"), phones("c1003")
+        for ph, n in ((a, "1001"), (b, "1002"), (c, "1003")):
+            assert ph.register(server=box.sip_addr, user=n, password=secrets[n]) == 200
+        a.call("1002")
+        b.wait_incoming()
+        b.answer()
+        a.wait_state("CONFIRMED")
+        page.wait_for_selector("#calls tr[data-call] td:text-is('answered')")
+        page.wait_for_selector("#registrations td:text-is('1003')")
+        _shoot(page, "dashboard")
+
+        page.goto(web.url("/extensions"))
+        page.fill("#number", "12ab")
+        page.click("form.add button[type=submit]")
+        _shoot(page, "extensions-error")
+        page.goto(web.url("/extensions"))
+        page.fill("#number", "1004")
+        page.fill("#name", "Warehouse")
+        page.click("form.add button[type=submit]")
+        _capture(page, OUT / "extension-secret-desktop.png", full_page=True)
+        page.goto(web.url("/extensions"))
+        _shoot(page, "extensions")
+        page.goto(web.url("/settings"))
+        page.fill("#set-security-ban-failures", "lots")
+        page.click("#settings button[type=submit]")
+        page.locator("#set-security-ban-failures").scroll_into_view_if_needed()
+        _capture(page, OUT / "settings-error-desktop.png")
+    finally:
+        context.close()
+    assert sorted(p.name for p in OUT.glob("*.png"))

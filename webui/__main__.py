@@ -1,0 +1,86 @@
+"""`python -m webui --data DIR --port P [--api URL]`: the web admin as its own process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from webui.auth import LockoutPolicy
+from webui.app import WebConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m webui", description="LineBox web admin")
+    p.add_argument("--data", type=Path, default=Path("data"), help="the box's data directory (default: ./data)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1; 0.0.0.0 for the LAN)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api", default="http://127.0.0.1:8080", help="the running box's HTTP API (linebox run --http-port)")
+    p.add_argument("--session-idle", type=float, default=900.0, help="seconds of inactivity that end a session (default 900)")
+    p.add_argument("--lockout-failures", type=int, default=5, help="wrong passwords from one address that lock it out")
+    p.add_argument("--lockout-window", type=float, default=900.0, help="seconds within which those failures count")
+    p.add_argument("--lockout-seconds", type=float, default=900.0, help="how long the lock-out lasts")
+    p.add_argument("--sip-host", help="host phones register with, shown when provisioning (default: the host in the browser's address bar)")
+    p.add_argument("--sip-port", type=int, default=5060, help="SIP port shown when provisioning")
+    p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (when served over HTTPS)")
+    p.add_argument("--sse-interval", type=float, default=2.0, help="seconds between live dashboard updates")
+    p.add_argument("--max-sse", type=int, default=32, help="live dashboards open at once at most")
+    p.add_argument("--network-rollback", type=float, default=60.0,
+                   help="seconds an address change waits for confirmation from the new address before rolling back")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def tame_malloc() -> None:
+    """Keeps glibc from holding on to scrypt's 16 MiB after each login.
+
+    glibc raises its mmap threshold to the size of the last large block it freed, so after the
+    first password hash every later 16 MiB scrypt buffer came from the heap and stayed there:
+    49 MiB RSS idle against 33 MiB with the threshold pinned (docs/web.md). Two arenas instead of
+    one per core-times-eight also spare the SSE worker threads their own heaps (Python's GIL
+    serialises them anyway).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+        libc.mallopt(M_ARENA_MAX, 2)
+    except (OSError, AttributeError):  # not glibc: nothing to tame
+        pass
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    tame_malloc()
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 1 <= args.port <= 65535 or args.lockout_failures < 1 or args.session_idle <= 0:
+        print("linebox-web: --port 1-65535, --lockout-failures >= 1 and --session-idle > 0", file=sys.stderr)
+        return 2
+    from webui.server import serve
+
+    cfg = WebConfig(data=args.data, api=args.api, session_idle=args.session_idle,
+                    lockout=LockoutPolicy(args.lockout_failures, args.lockout_window, args.lockout_seconds),
+                    sip_host=args.sip_host, sip_port=args.sip_port, secure_cookies=args.secure_cookies,
+                    sse_interval=args.sse_interval, max_sse=args.max_sse, network_rollback=args.network_rollback)
+    signal.signal(signal.SIGTERM, _interrupt)  # cheroot's serve loop ends on KeyboardInterrupt
+    try:
+        return serve(cfg, args.host, args.port)
+    except OSError as exc:
+        print(f"linebox-web: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
