@@ -65,6 +65,9 @@ def test_routes_choose_the_line_and_rewrite_the_number(box_factory, phones, tmp_
     wait_until(lambda: "congestion" in sim(box, "phone", "fxs1", "status")["tones"], 5,
                what="congestion on the analog phone (all lines busy)")
     sim(box, "phone", "fxs1", "hangup")
+    # a break shorter than the region's flash window would be a hook flash, not a hang-up
+    wait_until(lambda: any(p["port"] == "fxs1" and p["state"] == "idle"
+                           for p in box.http_get("/api/ports")), 10, what="fxs1 hung up in the box")
 
     # A line frees up: the analog phone's 911 goes out on fxo1 without waiting for more digits
     b.hangup()
