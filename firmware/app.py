@@ -26,6 +26,7 @@ from firmware.acd.queue import QueueError
 from firmware.acd.schema import queue_specs
 from firmware.lines import Lines, LineTestError
 from firmware.routes import Routes
+from firmware.running import APPLIED_NAME, PID_NAME
 from firmware.voicemail import DEFAULT_MAX_SECONDS, Mailboxes
 from firmware.recpolicy import recording_policy
 from firmware.ivr.schema import load_conditions
@@ -42,8 +43,6 @@ from firmware.store.db import Store, Writer
 log = logging.getLogger("linebox")
 
 USER_AGENT = "LineBox/0.1"
-PID_NAME = "linebox.pid"
-APPLIED_NAME = "config.applied"
 RUN_NAME = "run.json"
 RETENTION_EVERY = 3600.0  # seconds between retention sweeps (and one at start)
 

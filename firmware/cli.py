@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import logging
 import sqlite3
 import sys
@@ -21,6 +20,7 @@ from typing import Any, Awaitable, Callable
 
 from firmware.extensions import ExtensionError, check_number, check_secret, generate_secret
 from firmware.pbx.settings import SETTINGS, SettingError, effective, parse_setting
+from firmware.running import notify
 from firmware.store.db import DB_NAME, Store
 
 
@@ -220,26 +220,13 @@ async def _with_store(data: Path, fn: Callable[[Store], Awaitable[Any]], *, crea
         await store.close()
 
 
-def notify_running(data: Path, rev: int, timeout: float = 3.0) -> None:
-    """Tells a box running on this data directory that its configuration changed (SIGHUP) and
-    waits until it has applied revision ``rev``, so the change is live when the command returns."""
-    from firmware.app import APPLIED_NAME, PID_NAME
-
-    try:
-        pid = int((data / PID_NAME).read_text().strip())
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError):
-        return  # not running (or a stale pid file): it reads the database when it starts
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if int((data / APPLIED_NAME).read_text().strip() or -1) >= rev:
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    print(f"linebox: warning: the running box (pid {pid}) has not applied the change yet; "
-          "it will within a few seconds", file=sys.stderr)
+def notify_running(data: Path, rev: int) -> None:
+    """Tells a box running on this data directory that its configuration changed and waits until
+    it has applied revision ``rev``, so the change is live when the command returns."""
+    running, applied = notify(data, rev)
+    if running and not applied:
+        print("linebox: warning: the running box has not applied the change yet; "
+              "it will within a few seconds", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,11 +23,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import os
-import signal
 import sqlite3
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -37,6 +34,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 from firmware.extensions import ExtensionError, check_number, generate_secret
 from firmware.httpapi import Action, ActionError
 from firmware.pbx.settings import SETTINGS, SettingError, effective
+from firmware.running import notify
 from firmware.store.db import Store
 
 T = TypeVar("T")
@@ -48,10 +46,6 @@ HANGUP = "/api/hangup"
 VOICEMAIL = "/api/voicemail"  # mark a message heard or delete it (firmware.app, change_message)
 WEB_LOGIN = "WEB-LOGIN"  # the "method" of a failed web login in the box's security events
 
-# Written by firmware.app; copied rather than imported so the web process does not load the
-# whole PBX (and its media stack) just to learn two file names. tests/web checks they agree.
-PID_NAME = "linebox.pid"
-APPLIED_NAME = "config.applied"
 
 MAX_NAME = 64
 
@@ -502,35 +496,6 @@ async def _transaction(store: Store, steps: list[Callable[[], Awaitable[Any]]]) 
     except BaseException:
         await conn.execute("ROLLBACK")
         raise
-
-
-def notify(data: Path, rev: int, timeout: float = 3.0) -> tuple[bool, bool]:
-    """Tells the box running on ``data`` to apply configuration ``rev`` now; waits for it.
-
-    Returns (running, applied). Like ``firmware.cli.notify_running``, but it reports instead of
-    printing, and it signals only a process that is really a ``linebox`` (a stale pid file may
-    name some other program by now).
-    """
-    try:
-        pid = int((data / PID_NAME).read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return False, False
-    if b"linebox" not in cmdline and b"firmware" not in cmdline:
-        return False, False
-    try:
-        os.kill(pid, signal.SIGHUP)
-    except OSError:
-        return False, False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if int((data / APPLIED_NAME).read_text().strip() or -1) >= rev:
-                return True, True
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    return True, False
 
 
 # --- the box's side ---------------------------------------------------------------------------

@@ -60,7 +60,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Iterator
 
-from firmware.media.rtp import DTMF_EVENTS, DtmfEvent, RtpError
+from firmware.media.rtp import DtmfEvent, RtpError
 from firmware.media.tones import DBM0_AMPLITUDE
 
 __all__ = [

@@ -10,7 +10,7 @@ are for the transform path, DTMF, tests and tools.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from struct import Struct
 
 __all__ = [

@@ -8,7 +8,6 @@ leg's side of the anchor changes; the change of direction goes to the other leg 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import random

@@ -830,7 +830,6 @@ def analyse(cfg: DayConfig, plan: Plan, work: Path, callers: dict[int, CallerCal
     for n in asked:
         o, row = outcomes[n], row_of.get(n)
         rows = [r for r in cdr if row is not None and r["call_id"] == f"callback-{row['id']}"]
-        tries = [a for a, _, _ in o.attempts] + ([o.agent] if o.detail == "callback" else [])
         got = sorted((r["caller"], r["disposition"] == "ANSWERED") for r in rows)
         want = sorted([(a, False) for a, _, _ in o.attempts] + ([(o.agent, True)] if o.detail == "callback" else []))
         if got != want or any(r["callee"] != by_n[n].caller for r in rows):

@@ -12,7 +12,6 @@ import math
 import struct
 from array import array
 
-import pytest
 
 from firmware.media import g711
 

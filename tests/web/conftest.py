@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from firmware.localapi import LocalApi
 from tests.e2e.box import Box
 from tests.e2e.conftest import box, box_factory, phones, pytest_runtest_makereport  # noqa: F401 (fixtures)
 from tests.web.webproc import Web
@@ -92,3 +93,16 @@ def pytest_exception_interact(node, call, report):
     for w in getattr(node, "_linebox_webs", []) or []:
         report.sections.append((f"web admin log ({w.base})", w.log_tail()))
 
+
+@pytest.fixture
+def local_api():
+    """make(box) -> LocalApi on its data directory: what the web reads, read by the test."""
+    made: list[LocalApi] = []
+
+    def make(box) -> LocalApi:
+        made.append(LocalApi(box.data, None))
+        return made[-1]
+
+    yield make
+    for api in made:
+        api.close()

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.box import REPO, strong_secret
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import local_api, quick_box  # noqa: F401 (fixture)
+from tests.web.test_ivr_page import quick_box
 
 
 def test_ports_recording_and_time_conditions_from_the_browser(box_factory, web_factory, page, phones, local_api):

@@ -8,9 +8,7 @@ import struct
 import wave
 from pathlib import Path
 
-import pytest
 
-from firmware.localapi import LocalApi
 from tests.e2e.box import strong_secret
 from tests.e2e.test_features import assert_says
 from tests.web.conftest import create_admin
@@ -30,20 +28,6 @@ def quick_box(box_factory, extensions: tuple[str, ...], settings: dict | None = 
     box.cli("config", "import", str(path))
     box.secrets.update(secrets)
     return box.start()
-
-
-@pytest.fixture
-def local_api():
-    """make(box) -> LocalApi on its data directory: what the web reads, read by the test."""
-    made: list[LocalApi] = []
-
-    def make(box) -> LocalApi:
-        made.append(LocalApi(box.data, None))
-        return made[-1]
-
-    yield make
-    for api in made:
-        api.close()
 
 
 def _save(page) -> None:

@@ -13,7 +13,7 @@ from board.regions import REGIONS
 from firmware.localapi import LocalApi
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import local_api, quick_box  # noqa: F401 (fixture)
+from tests.web.test_ivr_page import quick_box
 
 
 def co(box, *argv: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.e2e.box import run_cli
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import local_api, quick_box  # noqa: F401 (fixture)
+from tests.web.test_ivr_page import quick_box
 
 
 def _agent(page, row: int, ext: str, role: str, skills: str = "") -> None:

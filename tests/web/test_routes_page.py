@@ -9,7 +9,7 @@ import json
 
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import local_api, quick_box  # noqa: F401 (fixture)
+from tests.web.test_ivr_page import quick_box
 
 SIM = {"analog.driver": "sim", "analog.sim_fxo": "2", "analog.sim_fxs": "0"}
 LOCAL = {"name": "local", "pattern": "9NXXXXXX", "strip": 1, "lines": ["fxo2", "fxo1"]}

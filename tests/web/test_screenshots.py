@@ -1,5 +1,6 @@
 """Makes docs/screenshots/: the wizard, dashboard and extensions pages at desktop (1280x800)
-and phone (390x844) width, against a real box with registered phones and a call in progress.
+and phone (390x844) width, against a real box with registered phones and a call in progress;
+then the routes, FXO line and voicemail pages on a box with a simulated HAT.
 
 Kept out of CI (it rewrites committed files): `scripts/test -m slow tests/web/test_screenshots.py`.
 """
@@ -10,8 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
+from firmware.voicemail import Mailboxes
 from tests.e2e.box import REPO
-from tests.web.conftest import DESKTOP, PASSWORD, PHONE
+from tests.peers.audio import write_tone_wav
+from tests.web.conftest import DESKTOP, PASSWORD, PHONE, create_admin
+from tests.web.test_ivr_page import quick_box
 
 OUT = REPO / "docs" / "screenshots"
 
@@ -100,3 +104,35 @@ def test_screenshots(box_factory, web_factory, browser, phones):
     finally:
         context.close()
     assert sorted(p.name for p in OUT.glob("*.png"))
+
+
+@pytest.mark.slow
+def test_screenshots_of_lines_routes_and_voicemail(box_factory, web_factory, page, local_api):
+    """The outbound routes, an FXO line's settings and the voicemail pages, on a box with a
+    simulated HAT (one analog phone, two lines), two routes and a message waiting."""
+    box = quick_box(box_factory, ("1001", "1002", "1003"),
+                    {"analog.driver": "sim", "analog.sim_fxs": "1", "analog.sim_fxo": "2"})
+    api = local_api(box)
+    api.set_section("ports", {"fxs1": {"extension": "1003"}, "fxo1": {"inbound": "1001"},
+                              "fxo2": {"inbound": "1001", "rings_before_answer": 3}})
+    api.set_section("routes", [
+        {"name": "emergency", "pattern": "911", "lines": ["fxo1"]},
+        {"name": "local", "pattern": "9NXXXXXX", "strip": 1, "lines": ["fxo2", "fxo1"]},
+        {"name": "international", "pattern": "00X.", "strip": 2, "prepend": "011"}])
+    api.set_section("voicemail", {"mailboxes": {"1001": {}, "1002": {"unanswered": False}},
+                                  "max_seconds": 180})
+    # a message as the recorder leaves one (the store's own call, a 4 s recording)
+    wav = Mailboxes(box.data / "voicemail").new_message("1001", "5551234", "J Smith")
+    write_tone_wav(wav, 440.0, 4.0)
+    web = web_factory(box)
+    create_admin(page, web)
+    page.set_viewport_size(DESKTOP)
+    page.goto(web.url("/routes"))
+    page.fill("#try-number", "95551234")
+    page.click("#try-button")
+    page.wait_for_selector("#try-result:has-text('5551234')")
+    _shoot(page, "routes")
+    page.goto(web.url("/ports/fxo2/line"))
+    _shoot(page, "port-line")
+    page.goto(web.url("/voicemail"))
+    _shoot(page, "voicemail")

@@ -88,12 +88,6 @@ def test_proc_parsers():
     assert h.mem_total > 0 and h.disk_total > 0 and h.cpu_percent == 50.0
 
 
-def test_localapi_file_names_agree_with_the_box():
-    from firmware import app
-
-    assert (localapi.PID_NAME, localapi.APPLIED_NAME) == (app.PID_NAME, app.APPLIED_NAME)
-
-
 def test_box_actions_feed_the_real_guard():
     clock = [100.0]
     guard = Guard(ban_failures=3, ban_window=60, ban_seconds=300)

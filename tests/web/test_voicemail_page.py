@@ -15,7 +15,7 @@ from tests.e2e.test_calls import HIGH, LOW
 from tests.peers import audio
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import local_api, quick_box  # noqa: F401 (fixture)
+from tests.web.test_ivr_page import quick_box
 
 
 def _save(page) -> None:
