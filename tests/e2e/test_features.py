@@ -47,6 +47,7 @@ def find_prompt(recording: np.ndarray, prompt: np.ndarray, start: int = 0) -> tu
 
 
 CHUNK = 8000  # a long prompt is also judged second by second (see chunks_heard)
+SHORTEST = 1600  # ...and a short one half by half, when each half is at least this long
 
 
 def chunks_heard(rec: np.ndarray, prompt: np.ndarray, pos: int, chunk: int = CHUNK) -> float:
@@ -75,8 +76,8 @@ def assert_says(recording: Path, names: list[str | Path]) -> None:
         score, pos = find_prompt(rec, ref, at)
         # heard, with a frame or two lost on the way: a long prompt judged second by second, a
         # short one (a loaded machine drops frames too) half by half
-        piece = CHUNK if len(ref) >= 2 * CHUNK else max(len(ref) // 2, 1600)
-        if score < MATCH and len(ref) >= 2 * 1600 and chunks_heard(rec, ref, pos, piece) >= 0.75:
+        piece = CHUNK if len(ref) >= 2 * CHUNK else max(len(ref) // 2, SHORTEST)
+        if score < MATCH and len(ref) >= 2 * SHORTEST and chunks_heard(rec, ref, pos, piece) >= 0.75:
             score = MATCH
         assert score >= MATCH, f"prompt {name!r} not heard after {at / 8000:.2f} s (best match {score:.2f})"
         at = pos + 1

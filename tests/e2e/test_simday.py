@@ -29,6 +29,9 @@ from tests.peers.sipp import run_sipp, start_sipp
 
 CALLS = 60
 
+# 60 calls and eight sipp agents load a 2-core machine: scripts/test runs this module by itself
+pytestmark = pytest.mark.alone
+
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> DayResult:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.e2e.box import Box
 from tests.e2e.test_calls import heard
 from tests.peers.netutil import LOOPBACK
@@ -19,6 +21,7 @@ CALLS = 50
 CALL_MS = 4000
 
 
+@pytest.mark.alone
 def test_fifty_concurrent_calls_with_rtp_both_ways(box_factory, phones, tmp_path):
     # 51 calls (50 sipp + 1 phone), 2 legs each, RTP+RTCP per leg: 204 ports and some spare
     box: Box = box_factory("load", rtp_count=400)

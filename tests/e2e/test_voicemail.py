@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.box import Box
 from tests.e2e.test_analog import sim
 from tests.e2e.test_calls import HIGH, LOW, heard
@@ -31,6 +33,9 @@ def messages(box: Box, mailbox: str) -> list[dict]:
     return json.loads(box.cli("voicemail", "list", mailbox, "--json").stdout)[mailbox]
 
 
+# Thirteen prompts in one phone's recording, the last cut by the box's BYE: a phone starved of
+# CPU by a neighbouring test loses frames from its jitter buffer, so this runs by itself.
+@pytest.mark.alone
 def test_unanswered_call_leaves_a_message_the_owner_hears_with_star97(box_factory, phones, tmp_path: Path) -> None:
     box = vm_box(box_factory)
     a = phones("a1001")  # sends LOW

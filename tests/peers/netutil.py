@@ -5,6 +5,7 @@ before it is used; callers that can retry on EADDRINUSE should.
 """
 from __future__ import annotations
 
+import os
 import random
 import socket
 import time
@@ -19,8 +20,22 @@ T = TypeVar("T")
 # there can be taken by an unrelated connect() a moment later. Single ports and
 # RTP ranges come from separate bands, and a port handed out is not handed out
 # again for a while (a box's ports are free again once its test is over).
-_SINGLE = (12000, 20000)
-_RANGES = (20000, 32700)
+# Under pytest-xdist each worker draws from its own slice of both bands, so two
+# workers never hand out the same port (each only remembers its own).
+
+
+def _slice(band: tuple[int, int]) -> tuple[int, int]:
+    try:
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    except ValueError:
+        return band
+    width = (band[1] - band[0]) // max(1, workers)
+    return band[0] + worker * width, band[0] + (worker + 1) * width
+
+
+_SINGLE = _slice((12000, 20000))
+_RANGES = _slice((20000, 32700))
 _REUSE_AFTER = 60.0
 _given: dict[int, float] = {}
 _rnd = random.Random()

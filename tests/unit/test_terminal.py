@@ -511,6 +511,7 @@ def test_send_pacing_50_terminals_p99_jitter_under_2ms(run):
     run(test, pairs=104)
 
 
+@pytest.mark.alone
 def test_send_pacing_is_steady_not_drifting(run):
     # The CI-safe part of pacing: over 3 s, 50 terminals each send ~150 packets (no drift,
     # no bunching of the clock into bursts); only a gross fault fails this.
