@@ -227,6 +227,7 @@ class Box:
         self.extensions.update({e.number: e for e in await self.store.extensions()})
         self.settings.update(effective(await self.store.settings()))
         await self._load_routes()  # the default route follows analog.trunk_prefix
+        self.pbx.end_subscriptions(time.time())  # an extension or mailbox removed
         s = self.settings
         self.guard.configure(ban_failures=s["security.ban_failures"], ban_window=s["security.ban_window"],
                              ban_seconds=s["security.ban_seconds"], rate=s["security.rate"])
@@ -244,6 +245,7 @@ class Box:
     def _housekeeping(self) -> None:
         now = time.time()
         self.registrar.expire(now)
+        self.pbx.end_subscriptions(now)
         self.writer.expire_bindings(now)
         self.writer.heartbeat(now)
         self.auth.housekeeping(now)

@@ -41,14 +41,15 @@ from .b2bua import Call, extension_of
 from .events import Release, Setup
 from .guard import Guard
 from .registrar import Registrar, destination
-from .sipleg import InboundLeg, OutboundLeg, SipLeg
+from .sipleg import InboundLeg, OutboundLeg, SipLeg, contact_of
+from .subscriptions import EVENT as MWI_EVENT, Subscription, Subscriptions, Verdict, notify, summary_body
 
 if TYPE_CHECKING:
     from firmware.sip.transport import SipTransport
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, NOTIFY, REFER"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, NOTIFY, REFER, SUBSCRIBE"
 
 
 class Pbx:
@@ -106,6 +107,8 @@ class Pbx:
         self.mailboxes: dict[str, dict[str, Any]] = {}  # extension -> its voicemail box settings
         self.voicemail_max = DEFAULT_MAX_SECONDS
         self.messages = messages
+        self.subscriptions = Subscriptions()  # phones that SUBSCRIBEd to their mailbox
+        self.notify_txs: dict[ClientTransaction, Subscription] = {}
 
     def spawn(self, coro: Any, name: str, *, on_error: Callable[[], None]) -> None:
         """Runs a setup step; a crash in it fails that call with a clear answer, not silence."""
@@ -158,6 +161,10 @@ class Pbx:
     def _on_request(self, request: Request, flow: Flow, tx: ServerTransaction) -> None:
         to_tag = request.to.tag
         if to_tag is not None:
+            sub = self.subscriptions.get(request.call_id, to_tag)
+            if sub is not None and sub.remote[0] == flow.remote[0]:
+                self._in_subscription(sub, request, flow, tx)
+                return
             leg = self.dialogs.get((request.call_id, to_tag))
             if leg is None or leg.flow.remote[0] != flow.remote[0]:
                 # In-dialog requests are trusted by their dialog identifiers and their source.
@@ -168,7 +175,7 @@ class Pbx:
         method = request.method
         if method == "OPTIONS":
             self.sip.send_response(tx, make_response(request, 200, to_tag=new_tag(), headers=[
-                ("Allow", ALLOW), ("Accept", "application/sdp"),
+                ("Allow", ALLOW), ("Accept", "application/sdp"), ("Allow-Events", MWI_EVENT),
                 ("User-Agent", self.user_agent)]))
             return
         header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
@@ -179,6 +186,12 @@ class Pbx:
             self._register(request, flow, tx, user)
         elif method == "INVITE":
             self._invite(request, flow, tx, user)
+        elif method == "SUBSCRIBE":
+            local_tag = new_tag()
+            verdict = self.subscriptions.subscribe(request, user=user, mailboxes=self.mailboxes,
+                                                   transport=flow.transport, remote=flow.remote,
+                                                   now=time.time(), local_tag=local_tag)
+            self._answer_subscribe(request, flow, tx, verdict, local_tag)
         else:
             self.sip.send_response(tx, make_response(request, 405, to_tag=new_tag(), headers=[("Allow", ALLOW)]))
 
@@ -389,6 +402,14 @@ class Pbx:
             if qualified is not None:
                 self.registrar.unreachable.discard(qualified)
                 return
+            sub = self.notify_txs.pop(tx, None) if response.status >= 200 else None
+            if sub is not None:
+                if response.status >= 300:
+                    # RFC 6665 §4.1.3: a refused NOTIFY ends the subscription (the phone forgot it)
+                    log.info("%s refused the message-waiting NOTIFY (%d): subscription ended",
+                             sub.user, response.status)
+                    self.subscriptions.drop(sub)
+                return
             leg = self.client_txs.get(tx)
             if leg is not None:
                 if isinstance(leg, OutboundLeg):
@@ -402,6 +423,11 @@ class Pbx:
                 leg.on_stray_2xx(response)
 
     def _on_timeout(self, tx: ClientTransaction) -> None:
+        sub = self.notify_txs.pop(tx, None)
+        if sub is not None:
+            log.info("%s did not answer the message-waiting NOTIFY: subscription ended", sub.user)
+            self.subscriptions.drop(sub)
+            return
         qualified = self.qualify_txs.pop(tx, None)
         if qualified is not None:
             self.registrar.unreachable.add(qualified)
@@ -471,14 +497,63 @@ class Pbx:
             return None
 
     def notify_mwi(self, mailbox: str, waiting: int, heard: int) -> None:
-        """Tells the mailbox's registered phones whether messages wait (RFC 3842 message-summary,
-        sent unsolicited: what desk phones and softphones light their lamp on)."""
-        body = (f"Messages-Waiting: {'yes' if waiting else 'no'}\r\n"
-                f"Message-Account: sip:{mailbox}@{self.domain}\r\n"
-                f"Voice-Message: {waiting}/{heard}\r\n").encode()
-        for b in self.registrar.lookup(mailbox, time.time()):
-            self._out_of_dialog("NOTIFY", b, (("Event", "message-summary"), ("Subscription-State", "active"),
+        """Tells the mailbox's phones whether messages wait (RFC 3842 message-summary): in their
+        subscription if they SUBSCRIBEd, else unsolicited, which most desk phones and softphones
+        light their lamp on."""
+        body = summary_body(mailbox, self.domain, waiting, heard)
+        now = time.time()
+        subs = self.subscriptions.of_mailbox(mailbox)
+        for sub in subs:
+            self._notify_subscriber(sub, f"active;expires={sub.remaining(now)}", body)
+        subscribed = {(sub.transport, sub.remote) for sub in subs}
+        for b in self.registrar.lookup(mailbox, now):
+            if (b.transport, destination(b)) in subscribed:
+                continue  # told in its subscription: once is enough
+            self._out_of_dialog("NOTIFY", b, (("Event", MWI_EVENT), ("Subscription-State", "active"),
                                               ("Content-Type", "application/simple-message-summary")), body)
+
+    # --- message-waiting subscriptions ---------------------------------------------------------
+
+    def _in_subscription(self, sub: Subscription, request: Request, flow: Flow, tx: ServerTransaction) -> None:
+        if request.method != "SUBSCRIBE":
+            self.sip.send_response(tx, make_response(request, 405, headers=[("Allow", "SUBSCRIBE")]))
+            return
+        verdict = self.subscriptions.refresh(sub, request, time.time())
+        self._answer_subscribe(request, flow, tx, verdict, sub.local_tag)
+
+    def _answer_subscribe(self, request: Request, flow: Flow, tx: ServerTransaction, verdict: Verdict,
+                          local_tag: str) -> None:
+        headers = list(verdict.headers)
+        if verdict.status < 300:
+            headers.append(("Contact", contact_of(flow)))
+        self.sip.send_response(tx, make_response(request, verdict.status, verdict.reason, to_tag=local_tag,
+                                                 headers=headers))
+        sub = verdict.subscription
+        if sub is not None:
+            # RFC 6665 §4.2.1.4: an accepted SUBSCRIBE is followed by a NOTIFY with the state
+            self._notify_subscriber(sub, verdict.state)
+
+    def _notify_subscriber(self, sub: Subscription, state: str, body: bytes | None = None) -> None:
+        if body is None:
+            body = summary_body(sub.mailbox, self.domain, *self.messages.counts(sub.mailbox))
+        flow = self.flow_to(sub.transport, sub.remote)
+        req = notify(sub, state=state, body=body, contact=contact_of(flow), user_agent=self.user_agent)
+        try:
+            tx = self.sip.send_request(req, flow)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot send the message-waiting NOTIFY to %s: %s", sub.target, exc)
+            self.subscriptions.drop(sub)
+            return
+        if state.startswith("active"):
+            self.notify_txs[tx] = sub
+
+    def end_subscriptions(self, now: float) -> None:
+        """Ends the subscriptions whose time is up, or whose extension or mailbox is gone, each
+        with its last NOTIFY (checked by the housekeeping timer and at every reload)."""
+        for sub in self.subscriptions.expired(now):
+            self._notify_subscriber(sub, "terminated;reason=timeout")
+        for sub in self.subscriptions.orphaned(self.extensions, self.mailboxes):
+            self._notify_subscriber(sub, "terminated;reason=noresource")
 
     def qualify(self) -> None:
         """OPTIONS to every registered contact: finds dead phones and keeps NAT mappings open."""

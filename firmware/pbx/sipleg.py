@@ -35,6 +35,14 @@ _MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly
 _legs = itertools.count(1)
 
 
+def contact_of(flow: Flow) -> str:
+    """The box's Contact for requests and answers on ``flow``: the address it is reached at."""
+    host, port = flow.local
+    host = f"[{host}]" if ":" in host else host
+    tp = ";transport=tcp" if flow.transport == "tcp" else ""
+    return f"<sip:{host}:{port}{tp}>"
+
+
 def sdp_body(sd: SessionDescription) -> bytes:
     return bytes(sd)
 
@@ -81,10 +89,7 @@ class SipLeg:
 
     @property
     def contact(self) -> str:
-        host, port = self.flow.local
-        host = f"[{host}]" if ":" in host else host
-        tp = ";transport=tcp" if self.flow.transport == "tcp" else ""
-        return f"<sip:{host}:{port}{tp}>"
+        return contact_of(self.flow)
 
     def _next_sdp(self, **kw: object) -> dict[str, object]:
         self._sdp_version += 1

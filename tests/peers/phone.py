@@ -150,14 +150,16 @@ class Phone:
 
     # -- registration -------------------------------------------------------------------
     def register(self, *, server: str, user: str, password: str, timeout: float = 10,
-                 expires: int = 300) -> int:
+                 expires: int = 300, mwi_subscribe: int = 0) -> int:
         """REGISTER at `server` ("host:port"); returns the final status code (200, 401, 403...).
 
-        Credentials use realm "*", so the phone answers any digest challenge.
+        Credentials use realm "*", so the phone answers any digest challenge. `mwi_subscribe`
+        (seconds): the phone also SUBSCRIBEs to its mailbox for that long.
         """
         self.server = server
         start = len(self.events())
-        self._cmd("register", server=server, user=user, password=password, expires=expires)
+        self._cmd("register", server=server, user=user, password=password, expires=expires,
+                  mwi_subscribe=mwi_subscribe)
         ev = self._wait_event(lambda e: e.get("event") == "reg_state" and e.get("account") == "reg",
                               timeout, f"REGISTER to {server}", start)
         return int(ev["code"])

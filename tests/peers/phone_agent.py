@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import select
 import sys
 import time
@@ -140,8 +141,14 @@ class PhoneAccount(pj.Account):
 
     def onMwiInfo(self, prm: pj.OnMwiInfoParam) -> None:
         # the message-waiting NOTIFY as the phone saw it (unsolicited or subscribed)
-        body = prm.rdata.wholeMsg.split("\r\n\r\n", 1)[-1]
-        emit({"event": "mwi", "account": self.label, "body": body})
+        whole = prm.rdata.wholeMsg
+        body = whole.split("\r\n\r\n", 1)[-1]
+        m = re.search(r"(?im)^subscription-state:[ \t]*([^\r\n]*)", whole)
+        # "subscribed": it came in the phone's own SUBSCRIBE dialog (pjsua reports the
+        # subscription's state then); an unsolicited NOTIFY leaves the state NULL
+        emit({"event": "mwi", "account": self.label, "body": body,
+              "subscribed": prm.state != pj.PJSIP_EVSUB_STATE_NULL,
+              "subscription_state": m.group(1).strip() if m else None})
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = PhoneCall(self.agent, self, prm.callId)
@@ -300,7 +307,7 @@ class Agent:
 
     # -- commands -----------------------------------------------------------------
     def cmd_register(self, server: str, user: str, password: str, expires: int = 300,
-                     **_: Any) -> None:
+                     mwi_subscribe: int = 0, **_: Any) -> None:
         if self.reg_acc is not None:
             self.reg_acc.setRegistration(True)
             return
@@ -311,6 +318,10 @@ class Agent:
         ac.regConfig.retryIntervalSec = 0  # report failures, do not loop
         ac.regConfig.registerOnAdd = True
         ac.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
+        if mwi_subscribe:
+            # SUBSCRIBE to the own mailbox (message-summary), as Polycom/Cisco desk phones do
+            ac.mwiConfig.enabled = True
+            ac.mwiConfig.expirationSec = mwi_subscribe
         self.reg_acc = PhoneAccount(self, "reg")
         self.reg_acc.create(ac, False)
 
