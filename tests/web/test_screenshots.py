@@ -114,7 +114,7 @@ def test_screenshots_of_lines_routes_and_voicemail(box_factory, web_factory, pag
                     {"analog.driver": "sim", "analog.sim_fxs": "1", "analog.sim_fxo": "2"})
     api = local_api(box)
     api.set_section("ports", {"fxs1": {"extension": "1003"}, "fxo1": {"inbound": "1001"},
-                              "fxo2": {"inbound": "1001", "rings_before_answer": 3}})
+                              "fxo2": {"inbound": "1001", "line": {"rings_before_answer": 3}}})
     api.set_section("routes", [
         {"name": "emergency", "pattern": "911", "lines": ["fxo1"]},
         {"name": "local", "pattern": "9NXXXXXX", "strip": 1, "lines": ["fxo2", "fxo1"]},
