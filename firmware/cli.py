@@ -110,10 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     plst.add_argument("--json", action="store_true")
     pset = port_sub.add_parser("set", help="make a port an extension (FXS) or a trunk to a destination (FXO)")
     pset.add_argument("port", help="e.g. fxs1, fxo1 (simulated HAT) or dahdi1")
-    what = pset.add_mutually_exclusive_group(required=True)
+    what = pset.add_mutually_exclusive_group()
     what.add_argument("--extension", help="FXS: the extension this analog phone is")
     what.add_argument("--inbound", help="FXO: where calls on this line go (an extension, IVR or queue number)")
     what.add_argument("--clear", action="store_true", help="the port is not used")
+    pset.add_argument("--call-waiting", choices=("on", "off"),
+                      help="FXS: a second call during a call is offered with the call-waiting tone (on, "
+                           "the default) or gets busy (off)")
     route = sub.add_parser("route", help="outbound routes: which outside line a dialled number leaves on")
     route_sub = route.add_subparsers(dest="route_command", required=True, parser_class=_Parser)
     rlist = route_sub.add_parser("list", help="the routes in force, in the order they are tried")
@@ -321,10 +324,27 @@ async def _ports(store: Store, args: argparse.Namespace) -> int:
                     f"trunk, inbound calls to {r['inbound']}" if "inbound" in r else "not used")
             print(f"{r['port']:<8} {r.get('kind', '?'):<4} {r.get('region', '?'):<3} {role}")
         return 0
+    before = dict(doc.get(args.port) or {})
     if args.clear:
         doc.pop(args.port, None)
-    else:
-        doc[args.port] = {"extension": args.extension} if args.extension else {"inbound": args.inbound}
+    elif args.extension:
+        # a new number keeps the port's other settings (call waiting); an FXO line's do not apply
+        doc[args.port] = {"extension": args.extension,
+                          **({"call_waiting": before["call_waiting"]} if "call_waiting" in before else {})}
+    elif args.inbound:
+        doc[args.port] = {"inbound": args.inbound, **({"line": before["line"]} if "line" in before else {})}
+    elif args.call_waiting is None:
+        raise CliError("say what the port is: --extension N (FXS), --inbound N (FXO) or --clear; "
+                       "or --call-waiting on|off for an FXS port")
+    if args.call_waiting is not None:
+        spec = doc.get(args.port)
+        if args.clear or spec is None or "extension" not in spec:
+            raise CliError(f"--call-waiting is for an FXS port set as an extension; "
+                           f"`linebox port set {args.port} --extension N` first")
+        if args.call_waiting == "on":
+            spec.pop("call_waiting", None)   # the default
+        else:
+            spec["call_waiting"] = False
     extensions = {e.number for e in await store.extensions()}
     queues = await store.document("queues") or []
     numbers = extensions | set(await store.ivr_numbers()) | {str(q.get("number")) for q in queues}
@@ -333,8 +353,11 @@ async def _ports(store: Store, args: argparse.Namespace) -> int:
     if errors:
         raise CliError(f"{errors[0]}; nothing was changed")
     await store.set_document("ports", doc or None)
-    print(f"{args.port}: " + ("not used" if args.clear else f"extension {args.extension}" if args.extension
-                               else f"inbound calls go to {args.inbound}"))
+    spec = doc.get(args.port) or {}
+    print(f"{args.port}: " + ("not used" if args.clear else
+                               f"extension {spec['extension']}, call waiting "
+                               f"{'off' if spec.get('call_waiting') is False else 'on'}" if "extension" in spec
+                               else f"inbound calls go to {spec['inbound']}"))
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from board.dahdi import DahdiDriver
 from board.driver import Driver
 from board.fxo import FxoConfig
-from board.fxs import DialPlan
+from board.fxs import DialPlan, FxsConfig
 from board.sim import SimHat
 from firmware.ivr.schema import FieldError
 from firmware.pbx.analog import AnalogPorts
@@ -73,12 +73,15 @@ def validate_ports(doc: Any, *, extensions: set[str] | None, numbers: set[str] |
         if not PORT_NAME.fullmatch(str(name)):
             errors.append(FieldError(path, "a port name like fxs1, fxo1 (simulated HAT) or dahdi1"))
             continue
-        fxs = isinstance(spec, Mapping) and set(spec) == {"extension"}
+        fxs = isinstance(spec, Mapping) and "extension" in spec and set(spec) <= {"extension", "call_waiting"}
         fxo = isinstance(spec, Mapping) and "inbound" in spec and set(spec) <= {"inbound", "line"}
         if not (fxs or fxo):
-            errors.append(FieldError(path, '{"extension": NUMBER} (FXS) or {"inbound": NUMBER, "line": {...}} (FXO)'))
+            errors.append(FieldError(path, '{"extension": NUMBER, "call_waiting": BOOL} (FXS) or '
+                                           '{"inbound": NUMBER, "line": {...}} (FXO)'))
             continue
         if fxs:
+            if not isinstance(spec.get("call_waiting", True), bool):
+                errors.append(FieldError(f"{path}.call_waiting", f"true or false, not {spec['call_waiting']!r}"))
             value = spec["extension"]
             if extensions is not None and value not in extensions:
                 errors.append(FieldError(f"{path}.extension", f"no extension {value!r} (add it first)"))
@@ -207,13 +210,15 @@ class Lines:
         exts = {n: s["extension"] for n, s in doc.items() if "extension" in s and n in names}
         trunks = {n: s["inbound"] for n, s in doc.items() if "inbound" in s and n in names}
         lines = {n: fxo_config(s["line"]) for n, s in doc.items() if "line" in s and n in names}
+        phones = {n: FxsConfig(call_waiting=s["call_waiting"]) for n, s in doc.items()
+                  if "call_waiting" in s and n in names}
         for n in set(doc) - names:
             log.warning("ports: %s is configured but the %s driver has no such port", n,
                         self.pbx.settings["analog.driver"])
         try:
             self.ports = AnalogPorts(self.clock, self.driver, extensions=exts, trunks=trunks,
                                      dial_plan=self._dial_plan(), start_call=self._start_call,
-                                     media=self.pbx.media, fxo_configs=lines)
+                                     media=self.pbx.media, fxo_configs=lines, fxs_configs=phones)
         except ValueError as exc:  # an FXS number on an FXO port...: keep the lines we had
             log.error("ports: %s; keeping the previous port configuration", exc)
             return

@@ -35,6 +35,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from board import port as bport
@@ -241,7 +242,8 @@ class AnalogPorts:
                  fxs_config: FxsConfig | None = None, fxo_config: FxoConfig | None = None,
                  names: Mapping[str, str] | None = None,
                  media: "MediaEngine | None" = None,
-                 fxo_configs: Mapping[str, FxoConfig] | None = None) -> None:
+                 fxo_configs: Mapping[str, FxoConfig] | None = None,
+                 fxs_configs: Mapping[str, FxsConfig] | None = None) -> None:
         self.clock, self.driver = clock, driver
         self.start_call, self.on_flash = start_call, on_flash
         self.media = media
@@ -257,7 +259,8 @@ class AnalogPorts:
             if number in self._ext.values():
                 raise ValueError(f"extension {number} is on two ports")
             self._ext[name] = number
-            cfg = fxs_config or FxsConfig(codecs=codecs_for(p))
+            own = (fxs_configs or {}).get(name)
+            cfg = replace(own, codecs=codecs_for(p)) if own else fxs_config or FxsConfig(codecs=codecs_for(p))
             line = FxsLine(p.region, number, dial_plan, name=(names or {}).get(name, ""), config=cfg)
             self._runners[name] = LineRunner(clock, p, line, lambda ev, n=name: self._from_line(n, ev))
         for name, inbound in trunks.items():

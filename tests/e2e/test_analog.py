@@ -120,8 +120,27 @@ def test_a_bad_port_setting_is_refused_and_changes_nothing(box_factory) -> None:
     assert r.returncode != 0 and "ports.fxo1.inbound" in r.stderr, r.stderr
     r = box.cli("sim", "co", "fxo9", "ring", check=False)
     assert r.returncode != 0 and "no FXO port 'fxo9'" in r.stderr, r.stderr
+    r = box.cli("port", "set", "fxo1", "--call-waiting", "off", check=False)
+    assert r.returncode != 0 and "--call-waiting is for an FXS port" in r.stderr, r.stderr
+    r = box.cli("port", "set", "fxs1", check=False)
+    assert r.returncode != 0 and "say what the port is" in r.stderr, r.stderr
     listed = {p["port"]: p for p in json.loads(box.cli("port", "list", "--json").stdout)}
     assert listed["fxs1"]["extension"] == "1003" and listed["fxo1"]["inbound"] == "1001", listed
+    assert "call_waiting" not in listed["fxs1"], listed
+    # a bad value in a document is refused with its path
+    doc = json.loads(box.cli("config", "export").stdout)
+    doc["ports"]["fxs1"]["call_waiting"] = "no"
+    (box.root / "bad.json").write_text(json.dumps(doc))
+    r = box.cli("config", "import", str(box.root / "bad.json"), check=False)
+    assert r.returncode != 0 and "ports.fxs1.call_waiting: true or false, not 'no'" in r.stderr, r.stderr
+    # changing a line's destination keeps its line settings
+    doc["ports"]["fxs1"].pop("call_waiting")
+    doc["ports"]["fxo1"]["line"] = {"rings_before_answer": 3}
+    (box.root / "good.json").write_text(json.dumps(doc))
+    box.cli("config", "import", str(box.root / "good.json"))
+    box.cli("port", "set", "fxo1", "--inbound", "1002")
+    listed = {p["port"]: p for p in json.loads(box.cli("port", "list", "--json").stdout)}
+    assert listed["fxo1"]["inbound"] == "1002" and listed["fxo1"]["line"] == {"rings_before_answer": 3}, listed
 
 
 def test_hook_flash_transfer_from_the_fxs_phone(box_factory, phones, tmp_path) -> None:

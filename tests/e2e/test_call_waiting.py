@@ -6,6 +6,7 @@ held one hears music, not the analog phone); a hangs up; the analog phone hangs 
 is rung back and talks to b again. Audio is checked at every step, both ways."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.e2e.box import Box
@@ -137,5 +138,30 @@ def test_the_waiting_caller_gives_up_and_the_call_goes_on(box_factory, phones, t
     wait_until(lambda: heard_for(box, "phone", "fxs1", CW_TONE) == 0.0, 15, what="no more call-waiting tone")
     sim(box, "phone", "fxs1", "flash")   # without a waiting call, a flash gives dial tone (transfer)
     wait_until(lambda: "dial" in sim(box, "phone", "fxs1", "status")["tones"], 5, what="dial tone after the flash")
+    sim(box, "phone", "fxs1", "hangup")
+    a.wait_state("DISCONNECTED", timeout=10)
+
+
+def test_with_call_waiting_off_a_second_caller_gets_busy(box_factory, phones, tmp_path) -> None:
+    box = cw_box(box_factory)
+    out = box.cli("port", "set", "fxs1", "--call-waiting", "off").stdout
+    assert "extension 1003, call waiting off" in out, out
+    assert json.loads(box.cli("config", "export").stdout)["ports"]["fxs1"] == \
+        {"extension": "1003", "call_waiting": False}
+    a, b = phones("a1001"), phones("b1002")
+    for ph, ext in ((a, "1001"), (b, "1002")):
+        assert ph.register(server=box.sip_addr, user=ext, password=box.secret(ext)) == 200
+    a.call("1003")
+    wait_until(lambda: sim(box, "phone", "fxs1", "status")["ringing"], 10, what="the analog phone rings")
+    sim(box, "phone", "fxs1", "tone", f"{FXS_TONE:g}")
+    sim(box, "phone", "fxs1", "lift")
+    a.wait_state("CONFIRMED")
+    b.call("1003")
+    assert b.wait_state("DISCONNECTED", timeout=10)["code"] == 486
+    assert heard_for(box, "phone", "fxs1", CW_TONE) == 0.0, "no call-waiting tone with call waiting off"
+    ok, desc = hears(a, tmp_path / "a.wav", FXS_TONE, LOW)
+    assert ok, f"a still talks to the analog phone: {desc}"
+    # on again (the number kept): the next caller waits instead
+    assert "call waiting on" in box.cli("port", "set", "fxs1", "--call-waiting", "on").stdout
     sim(box, "phone", "fxs1", "hangup")
     a.wait_state("DISCONNECTED", timeout=10)

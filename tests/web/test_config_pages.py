@@ -41,6 +41,17 @@ def test_ports_recording_and_time_conditions_from_the_browser(box_factory, web_f
     assert "5551234" in b.wait_incoming(timeout=15)["from"]
     b.reject(486)
 
+    # Call waiting off for the analog phone (a fax line), then on again: the stored section follows.
+    assert page.is_checked("#cw-fxs1") and page.locator("#cw-fxo1").count() == 0
+    page.uncheck("#cw-fxs1")
+    page.click("#save-ports")
+    assert "Saved the ports" in page.inner_text("p.notice")
+    assert api.export_document()["ports"]["fxs1"] == {"extension": "1005", "call_waiting": False}
+    assert not page.is_checked("#cw-fxs1")
+    page.check("#cw-fxs1")
+    page.click("#save-ports")
+    assert api.export_document()["ports"]["fxs1"] == {"extension": "1005"}
+
     # Recording: per extension and per number.
     page.goto(web.url("/recording"))
     page.select_option("#ext-1001", "always")

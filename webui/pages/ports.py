@@ -59,7 +59,8 @@ class PortsPage:
             kind = _kind(name, live.get(name), spec)
             rows.append({"port": name, "kind": kind, "live": live.get(name),
                          "value": str(spec.get("extension" if kind == "fxs" else "inbound", "") or ""),
-                         "line": spec.get("line") if kind == "fxo" else None})
+                         "line": spec.get("line") if kind == "fxo" else None,
+                         "call_waiting": spec.get("call_waiting", True) is not False})
         return rows, down
 
     def _render(self, doc: Mapping[str, Any], errors: dict[str, str], status: int = 200,
@@ -91,8 +92,9 @@ class PortsPage:
             fm.add(f"ports.{r['port']}", field)
             spec = dict(old.get(r["port"]) or {})
             if r["kind"] == "fxs":
+                waiting = request.forms.getunicode(f"cw-{r['port']}") == "on"
                 if value:
-                    section[r["port"]] = {"extension": value}
+                    section[r["port"]] = {"extension": value, **({} if waiting else {"call_waiting": False})}
             elif value:
                 section[r["port"]] = {"inbound": value, **({"line": spec["line"]} if "line" in spec else {})}
             elif "line" in spec:
@@ -109,6 +111,8 @@ class PortsPage:
             key = "extension" if "extension" in a or "extension" in b else "inbound"
             if a.get(key) != b.get(key):
                 changes.append(f"{name} {key} {a.get(key) or '-'} → {b.get(key) or '-'}")
+            if key == "extension" and a.get("call_waiting", True) != b.get("call_waiting", True) and b:
+                changes.append(f"{name} call waiting {'on' if b.get('call_waiting', True) else 'off'}")
         from webui.app import applied_text
 
         self.admin._audit("analog ports: " + (", ".join(changes) if changes else "saved unchanged"))

@@ -27,6 +27,9 @@
 % if errors.get(fid):
 <small id="{{fid}}-error" class="field-error">{{errors[fid]}}</small>
 % end
+% if r['kind'] == 'fxs':
+<div><label class="check"><input type="checkbox" id="cw-{{r['port']}}" name="cw-{{r['port']}}" value="on"{{' checked' if r['call_waiting'] else ''}}> call waiting <small class="muted">(off: a second caller gets busy, as a fax line needs)</small></label></div>
+% end
 % if r['kind'] == 'fxo':
 <div><small id="line-summary-{{r['port']}}"><a href="/ports/{{r['port']}}/line" id="line-{{r['port']}}">Line settings</a>: {{', '.join('%s %s' % kv for kv in r['line'].items()) if r['line'] else 'region defaults'}}</small></div>
 % end
