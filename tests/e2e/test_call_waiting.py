@@ -48,18 +48,28 @@ def analog_hears(box: Box, freq: float, since: float = 0.0) -> None:
                what=f"the analog phone hears {freq:g} Hz")
 
 
-def test_call_waiting_flash_swaps_and_recall(box_factory, phones, tmp_path) -> None:
-    box = cw_box(box_factory)
+def two_phones(box: Box, phones) -> tuple[Phone, Phone]:
     a, b = phones("a1001"), phones("b1002")  # play LOW, HIGH
     for ph, ext in ((a, "1001"), (b, "1002")):
         assert ph.register(server=box.sip_addr, user=ext, password=box.secret(ext)) == 200
+    return a, b
 
-    # a calls the analog phone, which answers and talks
-    a.call("1003")
+
+def analog_answers(box: Box, caller: Phone) -> None:
+    """``caller`` calls the analog phone 1003, which rings, answers and talks (FXS_TONE)."""
+    caller.call("1003")
     wait_until(lambda: sim(box, "phone", "fxs1", "status")["ringing"], 10, what="the analog phone rings")
     sim(box, "phone", "fxs1", "tone", f"{FXS_TONE:g}")
     sim(box, "phone", "fxs1", "lift")
-    a.wait_state("CONFIRMED")
+    caller.wait_state("CONFIRMED")
+
+
+def test_call_waiting_flash_swaps_and_recall(box_factory, phones, tmp_path) -> None:
+    box = cw_box(box_factory)
+    a, b = two_phones(box, phones)
+
+    # a calls the analog phone, which answers and talks
+    analog_answers(box, a)
     analog_hears(box, LOW)
 
     # b calls 1003 while it talks: ringback for b, call-waiting bursts for the analog phone
@@ -118,14 +128,8 @@ def test_call_waiting_flash_swaps_and_recall(box_factory, phones, tmp_path) -> N
 
 def test_the_waiting_caller_gives_up_and_the_call_goes_on(box_factory, phones, tmp_path) -> None:
     box = cw_box(box_factory)
-    a, b = phones("a1001"), phones("b1002")
-    for ph, ext in ((a, "1001"), (b, "1002")):
-        assert ph.register(server=box.sip_addr, user=ext, password=box.secret(ext)) == 200
-    a.call("1003")
-    wait_until(lambda: sim(box, "phone", "fxs1", "status")["ringing"], 10, what="the analog phone rings")
-    sim(box, "phone", "fxs1", "tone", f"{FXS_TONE:g}")
-    sim(box, "phone", "fxs1", "lift")
-    a.wait_state("CONFIRMED")
+    a, b = two_phones(box, phones)
+    analog_answers(box, a)
     b.call("1003")
     b.wait_state("EARLY", timeout=10)
     wait_until(lambda: heard_for(box, "phone", "fxs1", CW_TONE) >= 0.2, 5, what="the call-waiting tone")
@@ -148,14 +152,8 @@ def test_with_call_waiting_off_a_second_caller_gets_busy(box_factory, phones, tm
     assert "extension 1003, call waiting off" in out, out
     assert json.loads(box.cli("config", "export").stdout)["ports"]["fxs1"] == \
         {"extension": "1003", "call_waiting": False}
-    a, b = phones("a1001"), phones("b1002")
-    for ph, ext in ((a, "1001"), (b, "1002")):
-        assert ph.register(server=box.sip_addr, user=ext, password=box.secret(ext)) == 200
-    a.call("1003")
-    wait_until(lambda: sim(box, "phone", "fxs1", "status")["ringing"], 10, what="the analog phone rings")
-    sim(box, "phone", "fxs1", "tone", f"{FXS_TONE:g}")
-    sim(box, "phone", "fxs1", "lift")
-    a.wait_state("CONFIRMED")
+    a, b = two_phones(box, phones)
+    analog_answers(box, a)
     b.call("1003")
     assert b.wait_state("DISCONNECTED", timeout=10)["code"] == 486
     assert heard_for(box, "phone", "fxs1", CW_TONE) == 0.0, "no call-waiting tone with call waiting off"
