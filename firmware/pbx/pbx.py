@@ -42,7 +42,7 @@ from .events import Release, Setup
 from .guard import Guard
 from .registrar import Registrar, destination
 from .sipleg import InboundLeg, OutboundLeg, SipLeg, contact_of
-from .subscriptions import EVENT as MWI_EVENT, Subscription, Subscriptions, Verdict, notify, summary_body
+from .subscriptions import CONTENT_TYPE as MWI_CONTENT_TYPE, EVENT as MWI_EVENT, Subscription, Subscriptions, Verdict, notify, summary_body
 
 if TYPE_CHECKING:
     from firmware.sip.transport import SipTransport
@@ -510,7 +510,7 @@ class Pbx:
             if (b.transport, destination(b)) in subscribed:
                 continue  # told in its subscription: once is enough
             self._out_of_dialog("NOTIFY", b, (("Event", MWI_EVENT), ("Subscription-State", "active"),
-                                              ("Content-Type", "application/simple-message-summary")), body)
+                                              ("Content-Type", MWI_CONTENT_TYPE)), body)
 
     # --- message-waiting subscriptions ---------------------------------------------------------
 

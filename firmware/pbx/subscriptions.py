@@ -22,6 +22,10 @@ CONTENT_TYPE = "application/simple-message-summary"
 DEFAULT_EXPIRES = 3600
 MIN_EXPIRES = 60
 MAX_EXPIRES = 3600
+# A phone that reboots subscribes afresh (a new dialog) while its old subscription runs on until
+# it expires; beyond this many per extension the one that would expire first makes room, so
+# neither reboots nor a misbehaving phone can grow the table without bound.
+MAX_PER_USER = 8
 
 
 @dataclass
@@ -131,6 +135,9 @@ class Subscriptions:
         if expires == 0:
             # a one-time fetch: answered, told the state once, not kept (RFC 6665 §4.2.1.4)
             return Verdict(200, headers=(("Expires", "0"),), subscription=sub, state="terminated;reason=timeout")
+        mine = sorted((s for s in self._subs.values() if s.user == user), key=lambda s: s.expires_at)
+        for old in mine[:max(0, len(mine) - MAX_PER_USER + 1)]:
+            self.drop(old)   # its phone gets 481 at its next refresh and subscribes again
         self._subs[sub.key] = sub
         return Verdict(200, headers=(("Expires", str(expires)),), subscription=sub,
                        state=f"active;expires={expires}")

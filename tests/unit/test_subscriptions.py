@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.pbx.subscriptions import (MAX_EXPIRES, MIN_EXPIRES, Subscriptions, notify,
+from firmware.pbx.subscriptions import (MAX_EXPIRES, MAX_PER_USER, MIN_EXPIRES, Subscriptions, notify,
                                         summary_body)
 from firmware.sip.message import Message, Request
 
@@ -14,10 +14,10 @@ SOURCE = ("192.168.1.20", 5062)
 
 def subscribe(*, ruri: str = "sip:1001@pbx", event: str | None = "message-summary",
               expires: str | None = "600", cseq: int = 1, to_tag: str | None = None,
-              contact: str | None = "<sip:1001@192.168.1.20:5062>") -> Request:
+              contact: str | None = "<sip:1001@192.168.1.20:5062>", call_id: str = "sub-1") -> Request:
     hdrs = [("Via", "SIP/2.0/UDP 192.168.1.20:5062;branch=z9hG4bK1;rport"), ("Max-Forwards", "70"),
             ("From", "<sip:1001@pbx>;tag=phone"), ("To", "<sip:1001@pbx>" + (f";tag={to_tag}" if to_tag else "")),
-            ("Call-ID", "sub-1"), ("CSeq", f"{cseq} SUBSCRIBE")]
+            ("Call-ID", call_id), ("CSeq", f"{cseq} SUBSCRIBE")]
     if contact is not None:
         hdrs.append(("Contact", contact))
     if event is not None:
@@ -90,6 +90,19 @@ def test_refresh_unsubscribe_and_cseq_order() -> None:
     assert subs.refresh(sub, subscribe(cseq=3, to_tag="box", event="presence"), 1020.0).status == 489
     v = subs.refresh(sub, subscribe(cseq=4, to_tag="box", expires="0"), 1020.0)
     assert v.status == 200 and v.state.startswith("terminated") and len(subs) == 0
+
+
+def test_an_extension_holds_a_bounded_number_of_subscriptions() -> None:
+    subs = Subscriptions()
+    first = None
+    for i in range(MAX_PER_USER + 3):   # a phone rebooting over and over: a new dialog each time
+        v = subs.subscribe(subscribe(call_id=f"sub-{i}"), user="1001", mailboxes=("1001",), transport="udp", remote=SOURCE,
+                           now=1000.0 + i, local_tag="box")
+        assert v.status == 200
+        first = first or v.subscription
+    mine = subs.of_mailbox("1001")
+    assert len(mine) == MAX_PER_USER and first not in mine
+    assert sorted(s.call_id for s in mine) == sorted(f"sub-{i}" for i in range(3, MAX_PER_USER + 3))
 
 
 def test_expired_and_orphaned_subscriptions_are_removed() -> None:
