@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     ven.add_argument("mailbox")
     ven.add_argument("--no-unanswered", action="store_true",
                      help="calls the extension leaves unanswered do not go there (IVR options and queues still may)")
+    ven.add_argument("--pin", help="4-12 digits: the owner may also listen from any phone, by *98 ('' removes it)")
     vdis = vm_sub.add_parser("disable", help="remove an extension's mailbox (its messages stay on disk)")
     vdis.add_argument("mailbox")
     line = sub.add_parser("line", help="analog lines: the guided line test")
@@ -436,7 +437,9 @@ async def _voicemail(store: Store, args: argparse.Namespace) -> int:
                 print(f"  {m['folder']:<3} {when}  from {m['caller'] or 'unknown':<12} {m['seconds']:6.1f} s  {m['id']}")
         return 0
     if args.vm_command == "enable":
-        boxes[args.mailbox] = {"unanswered": False} if args.no_unanswered else {}
+        pin = args.pin if args.pin is not None else (boxes.get(args.mailbox) or {}).get("pin")
+        boxes[args.mailbox] = {**({"unanswered": False} if args.no_unanswered else {}),
+                               **({"pin": pin} if pin else {})}
     elif boxes.pop(args.mailbox, None) is None:
         raise CliError(f"{args.mailbox} has no mailbox")
     else:
@@ -449,7 +452,9 @@ async def _voicemail(store: Store, args: argparse.Namespace) -> int:
         raise CliError(f"{errors[0]}; nothing was changed")
     await store.set_document("voicemail", doc)
     print(f"mailbox {args.mailbox} " + ("removed (its messages are kept on disk)" if args.vm_command == "disable"
-                                         else "ready; its owner listens with *97"))
+                                         else "ready; its owner listens with *97" +
+                                         (", or with *98 and the PIN from any phone"
+                                          if boxes[args.mailbox].get("pin") else "")))
     return 0
 
 

@@ -117,4 +117,7 @@ PHRASES: dict[str, str] = {
     "to-keep": "to keep it and go on.",
     "message-deleted": "Message deleted.",
     "no-more-messages": "No more messages.",
+    "enter-mailbox": "Please enter your mailbox number, then press pound.",
+    "enter-password": "Please enter your password, then press pound.",
+    "login-incorrect": "Login incorrect.",
 }

@@ -5,7 +5,8 @@ answer, busy, not registered) go there::
 
     {"mailboxes": {"1001": {}, "1002": {"unanswered": false}}, "max_seconds": 180}
 
-A mailbox with ``"unanswered": false`` is still reachable from IVR options and queues.
+A mailbox with ``"unanswered": false`` is still reachable from IVR options and queues. One with
+a ``"pin"`` (4-12 digits) can also be listened to from any phone, by ``*98``.
 
 Messages live under ``<data>/voicemail/<mailbox>/new`` until the owner has heard them, then in
 ``old``: one mono WAV per message (written by the media engine's crash-safe recorder: a message
@@ -16,8 +17,10 @@ neither.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -32,6 +35,13 @@ FOLDERS = ("new", "old")
 MAX_SECONDS = (10, 3600)
 DEFAULT_MAX_SECONDS = 180
 MIN_SECONDS = 1.0  # shorter than this is a caller who hung up at the tone: not kept
+PIN = re.compile(r"\d{4,12}")
+
+
+def pin_matches(box: Mapping[str, Any] | None, entered: str) -> bool:
+    """Whether ``entered`` opens a mailbox (one without a PIN opens only from its own extension)."""
+    pin = box.get("pin") if isinstance(box, Mapping) else None
+    return isinstance(pin, str) and hmac.compare_digest(pin.encode(), entered.encode())
 
 
 def validate_voicemail(doc: Any, *, extensions: set[str] | None) -> list[FieldError]:
@@ -52,10 +62,14 @@ def validate_voicemail(doc: Any, *, extensions: set[str] | None) -> list[FieldEr
         path = f"voicemail.mailboxes.{number}"
         if extensions is not None and number not in extensions:
             errors.append(FieldError(path, f"no extension {number!r} (a mailbox belongs to an extension)"))
-        if not isinstance(box, Mapping) or set(box) - {"unanswered"}:
-            errors.append(FieldError(path, '{} or {"unanswered": false}'))
-        elif not isinstance(box.get("unanswered", True), bool):
+        if not isinstance(box, Mapping) or set(box) - {"unanswered", "pin"}:
+            errors.append(FieldError(path, '{}, {"unanswered": false} or {"pin": "4321"}'))
+            continue
+        if not isinstance(box.get("unanswered", True), bool):
             errors.append(FieldError(f"{path}.unanswered", "true or false"))
+        pin = box.get("pin")
+        if pin is not None and not (isinstance(pin, str) and PIN.fullmatch(pin)):
+            errors.append(FieldError(f"{path}.pin", "4 to 12 digits, written as a string"))
     return errors
 
 

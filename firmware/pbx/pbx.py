@@ -34,7 +34,7 @@ from firmware.sip.transaction import ClientTransaction, ServerTransaction
 from firmware.store.db import Writer
 
 from .apps import FEATURE_CODES, Goodbye, IvrApp
-from .voicemail import VOICEMAIL_CODE, CheckMessages, LeaveMessage
+from .voicemail import REMOTE_CODE, VOICEMAIL_CODE, CheckMessages, LeaveMessage
 from .queues import QueueRuntime, agent_feature
 from .auth import Authenticator
 from .b2bua import Call, extension_of
@@ -261,8 +261,9 @@ class Pbx:
             self.place(call, setup, kind, target)
         elif number in self.queues.by_number:
             self.place(call, setup, "queue", self.queues.by_number[number])
-        elif number == VOICEMAIL_CODE:
-            self._start_app(call, CheckMessages(self, setup, self.prompts, mailboxes=self.messages))
+        elif number in (VOICEMAIL_CODE, REMOTE_CODE):
+            self._start_app(call, CheckMessages(self, setup, self.prompts, mailboxes=self.messages,
+                                                login=number == REMOTE_CODE))
         elif (app := FEATURE_CODES.get(number)) is not None:
             self._start_app(call, app(self, setup, self.prompts))
         elif (agent_app := agent_feature(number)) is not None:
@@ -276,7 +277,7 @@ class Pbx:
     def dialable(self) -> set[str]:
         """Every number the box answers to (what an analog phone's dial plan completes on)."""
         return (set(self.extensions) | set(self.ivr_numbers) | set(self.queues.by_number) | set(FEATURE_CODES)
-                | {f"*5{i}" for i in range(1, 5)} | {VOICEMAIL_CODE})
+                | {f"*5{i}" for i in range(1, 5)} | {VOICEMAIL_CODE, REMOTE_CODE})
 
     def _dial_trunk(self, call: Call, setup: Setup, lines: tuple[str, ...]) -> None:
         leg = self.lines.trunk(setup, lines)

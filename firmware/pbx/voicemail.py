@@ -10,6 +10,9 @@ the tone) is not kept.
 ``CheckMessages`` is the owner dialling ``*97`` from their own extension: the count of new
 messages, then each message (new first, oldest first) with who left it; ``7`` deletes, ``9``
 keeps and goes on, ``#`` skips. A message heard to its end or kept moves to the ``old`` folder.
+From any other phone ``*98`` asks for the mailbox number and its PIN first (three tries a call;
+a mailbox without a PIN opens only from its own extension, and the box does not say which of the
+two was wrong).
 Both tell the PBX when a mailbox's count of new messages changed, for the waiting indicators.
 """
 
@@ -23,7 +26,7 @@ from firmware.media.player import ToneItem, silence
 from firmware.media.recorder import CallRecorder, RecordingStopped
 from firmware.media.tones import ToneSpec
 from firmware.prompts import PromptSet, digits_to_prompts, number_to_prompts
-from firmware.voicemail import MIN_SECONDS, Mailboxes, Message
+from firmware.voicemail import MIN_SECONDS, Mailboxes, Message, pin_matches
 
 from .apps import HANGUP_PAUSE, AppLeg
 from .events import Release, Setup
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VOICEMAIL_CODE = "*97"  # the owner's messages, from their own extension
+REMOTE_CODE = "*98"     # any mailbox's messages, from any phone, with the mailbox's PIN
+LOGIN_TRIES = 3
+ENTRY_WAIT = 5000       # ms after the prompt, or after the last key, before an entry counts as typed
+MAX_ENTRY = 16
 BEEP = ToneItem(ToneSpec((1000.0,), (-10.0,)), 400)
 GIVE_UP = silence(6000)  # after the options: this long without a key keeps the message
 
@@ -144,16 +151,68 @@ class CheckMessages(AppLeg):
     name = "voicemail-check"
     inband = True
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, mailboxes: Mailboxes) -> None:
+    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, mailboxes: Mailboxes,
+                 login: bool = False) -> None:
         super().__init__(pbx, setup, prompts)
-        self.mailbox = setup.caller
+        self.mailbox = "" if login else setup.caller
         self.mailboxes = mailboxes
         self.queue: list[Message] = []
         self.current: Message | None = None
-        self.state = "intro"  # intro -> message -> options -> message ... -> closing
+        # [ask-mailbox -> ask-pin ->] intro -> message -> options -> message ... -> closing
+        self.state = "ask-mailbox" if login else "intro"
         self._playing: int | None = None
+        self._entry = ""
+        self._asked_for = ""
+        self._tries = 0
 
     def begin(self) -> None:
+        if self.state == "ask-mailbox":
+            self._ask(["enter-mailbox"])
+        else:
+            self._open()
+
+    # --- *98: which mailbox, and its PIN ---------------------------------------------------------
+
+    def _ask(self, words: list[str]) -> None:
+        self._entry = ""
+        self._playing = self.say([*words, silence(ENTRY_WAIT)])  # type: ignore[list-item]
+
+    def _typed(self, digit: str) -> None:
+        if digit != "#" and len(self._entry) < MAX_ENTRY:
+            self._entry += digit
+            # the prompt gives way to the caller's keys, and the wait starts again from this one
+            self._playing = self.play_items([silence(ENTRY_WAIT)])
+        else:
+            self._entered()
+
+    def _entered(self) -> None:
+        entry, self._entry = self._entry, ""
+        if self.state == "ask-mailbox":
+            if not entry:
+                self._close_with([])
+                return
+            self._asked_for = entry
+            self.state = "ask-pin"
+            self._ask(["enter-password"])
+            return
+        if pin_matches(self.pbx.mailboxes.get(self._asked_for), entry):
+            log.info("call %s: mailbox %s opened by PIN from %s", self.call.id if self.call else "?",
+                     self._asked_for, self.setup.caller or "an unknown caller")
+            self.mailbox, self.state = self._asked_for, "intro"
+            self._open()
+            return
+        self._tries += 1
+        log.warning("call %s: wrong mailbox or PIN from %s (try %d of %d)", self.call.id if self.call else "?",
+                    self.setup.caller or "an unknown caller", self._tries, LOGIN_TRIES)
+        if self._tries >= LOGIN_TRIES:
+            self._close_with(["login-incorrect"])
+            return
+        self.state = "ask-mailbox"
+        self._ask(["login-incorrect", "enter-mailbox"])
+
+    # --- the messages ----------------------------------------------------------------------------
+
+    def _open(self) -> None:
         if self.mailbox not in self.pbx.mailboxes:
             self._close_with(["not-available"])
             return
@@ -170,6 +229,8 @@ class CheckMessages(AppLeg):
             return  # a key cut it short, and has already said what comes next
         if self.state == "closing":
             self.hang_up()
+        elif self.state in ("ask-mailbox", "ask-pin"):
+            self._entered()  # no more keys: what was typed is the entry
         elif self.state in ("intro", "options"):
             self._keep_and_next()  # no key after the options: kept, like on most boxes
         elif self.state == "message":
@@ -178,6 +239,9 @@ class CheckMessages(AppLeg):
             self._playing = self.say(["press", "7", "to-delete", "press", "9", "to-keep", GIVE_UP])  # type: ignore[list-item]
 
     def on_digit(self, digit: str) -> None:
+        if self.state in ("ask-mailbox", "ask-pin"):
+            self._typed(digit)
+            return
         if self.current is None or self.state not in ("message", "options"):
             return
         if digit == "7":

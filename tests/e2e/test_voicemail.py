@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware.voicemail import Mailboxes
 from tests.e2e.box import Box
 from tests.e2e.test_analog import sim
 from tests.e2e.test_calls import HIGH, LOW, heard
@@ -137,3 +138,52 @@ def test_a_mailbox_is_an_ivr_destination_and_only_where_one_exists(box_factory, 
     a.hangup()
     msgs = wait_until(lambda: messages(box, "1002"), 10, what="the message left from the IVR")
     assert msgs[0]["caller"] == "1001" and msgs[0]["seconds"] >= 1.5, msgs
+
+
+def _message_waiting(box: Box, mailbox: str, freq: float) -> None:
+    """A 4 s message of ``freq`` Hz from 5551234, put where the recorder leaves one."""
+    wav = Mailboxes(box.data / "voicemail").new_message(mailbox, "5551234", "")
+    audio.write_tone_wav(wav, freq, 4.0)
+
+
+@pytest.mark.alone  # five prompts checked in one recording, like the *97 test
+def test_star98_opens_a_mailbox_from_any_phone_with_its_pin(box_factory, phones, tmp_path: Path) -> None:
+    box = vm_box(box_factory)
+    out = box.cli("voicemail", "enable", "1002", "--pin", "4321").stdout
+    assert "*98 and the PIN" in out, out
+    r = box.cli("voicemail", "enable", "1003", "--pin", "12", check=False)
+    assert r.returncode != 0 and "voicemail.mailboxes.1003.pin: 4 to 12 digits" in r.stderr, r.stderr
+    _message_waiting(box, "1002", LOW)
+    _message_waiting(box, "1003", LOW)
+    a = phones("a1001", tone=None)
+    assert a.register(server=box.sip_addr, user="1001", password=box.secret("1001")) == 200
+    a.play_tone(120.0, amplitude=0.001)  # keeps pjsua's RTP going (see test_features)
+
+    # 1001 dials *98 for 1002's mailbox: a wrong PIN first, then the right one
+    a.record(tmp_path / "remote.wav")
+    a.call("*98")
+    a.wait_state("CONFIRMED")
+    # each entry once its prompt has been said (a key would cut it short)
+    for keys, prompt_s in (("1002#", 3.4), ("1111#", 2.8), ("1002#", 1.1 + 3.4), ("4321#", 2.8)):
+        a.wait_rx_packets(a.stream_stat()["rx_pkt"] + round(prompt_s * 50) + 25)
+        a.send_dtmf(keys)
+    wait_until(lambda: messages(box, "1002")[0]["folder"] == "old", 25, what="1002's message heard")
+    a.hangup()
+    a.wait_state("DISCONNECTED")
+    a.stop_record()
+    assert_says(tmp_path / "remote.wav", ["enter-mailbox", "enter-password", "login-incorrect", "enter-password",
+                                          "you-have"])
+    ok, desc = heard(tmp_path / "remote.wav", LOW, HIGH, min_seconds=1.5)
+    assert ok, f"1001 should hear 1002's message: {desc}"
+    assert "wrong mailbox or PIN from 1001 (try 1 of 3)" in box.log_path.read_text()
+    assert "4321" not in box.log_path.read_text(), "a PIN must never be logged"
+
+    # 1003 has no PIN: *98 never opens it, and three wrong tries end the call
+    a.call("*98")
+    a.wait_state("CONFIRMED")
+    a.wait_rx_packets(a.stream_stat()["rx_pkt"] + 25)
+    for keys in ("1003#", "1234#") * 3:
+        a.send_dtmf(keys)
+        a.wait_rx_packets(a.stream_stat()["rx_pkt"] + 75)
+    a.wait_state("DISCONNECTED", timeout=15)  # "login incorrect, goodbye"
+    assert messages(box, "1003")[0]["folder"] == "new"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware.media.recorder import CallRecorder
-from firmware.voicemail import Mailboxes, mailboxes_of, validate_voicemail
+from firmware.voicemail import Mailboxes, mailboxes_of, pin_matches, validate_voicemail
 
 
 def leave(boxes: Mailboxes, mailbox: str, caller: str, seconds: float, *, finish: bool = True) -> Path:
@@ -49,9 +49,19 @@ def test_validation() -> None:
     ok = {"mailboxes": {"1001": {}, "1002": {"unanswered": False}}, "max_seconds": 120}
     assert validate_voicemail(ok, extensions={"1001", "1002"}) == []
     assert mailboxes_of(ok) == {"1001", "1002"}
-    bad = {"mailboxes": {"1009": {}, "1001": {"unanswered": "yes"}, "1002": {"pin": 1}}, "max_seconds": 5, "x": 1}
-    errors = {e.path: e.message for e in validate_voicemail(bad, extensions={"1001", "1002"})}
+    assert validate_voicemail({"mailboxes": {"1001": {"pin": "0042"}}}, extensions={"1001"}) == []
+    bad = {"mailboxes": {"1009": {}, "1001": {"unanswered": "yes"}, "1002": {"pin": 1}, "1003": {"pin": "12a4"},
+                         "1004": {"pin": "123"}, "1005": {"greeting": "x"}}, "max_seconds": 5, "x": 1}
+    errors = {e.path: e.message for e in validate_voicemail(bad, extensions={"1001", "1002", "1003", "1004", "1005"})}
     assert set(errors) == {"voicemail.x", "voicemail.max_seconds", "voicemail.mailboxes.1009",
-                           "voicemail.mailboxes.1001.unanswered", "voicemail.mailboxes.1002"}
+                           "voicemail.mailboxes.1001.unanswered", "voicemail.mailboxes.1002.pin",
+                           "voicemail.mailboxes.1003.pin", "voicemail.mailboxes.1004.pin", "voicemail.mailboxes.1005"}
     assert "no extension '1009'" in errors["voicemail.mailboxes.1009"]
     assert validate_voicemail([], extensions=None)[0].path == "voicemail"
+
+
+def test_a_pin_opens_only_its_mailbox() -> None:
+    assert pin_matches({"pin": "4321"}, "4321")
+    assert not pin_matches({"pin": "4321"}, "4322") and not pin_matches({"pin": "4321"}, "")
+    assert not pin_matches({}, "") and not pin_matches({}, "4321")   # no PIN: never by *98
+    assert not pin_matches(None, "4321")                              # no such mailbox

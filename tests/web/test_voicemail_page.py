@@ -77,6 +77,25 @@ def test_mailboxes_and_a_real_message_from_the_browser(box_factory, web_factory,
                                                   "max_seconds": 120}
     assert page.is_checked("#mb-1003") and not page.is_checked("#un-1003")
 
+    # A PIN for *98: a short one is refused at its field; a good one is stored but never shown;
+    # saving with the field empty keeps it; "remove" removes it.
+    before = api.export_document()
+    page.fill("#pin-1002", "12")
+    _save(page)
+    assert "4 to 12 digits" in page.inner_text("#pin-1002-error"), page.inner_text("main")
+    assert api.export_document() == before
+    page.goto(web.url("/voicemail"))
+    page.fill("#pin-1002", "8642")
+    _save(page)
+    assert api.export_document()["voicemail"]["mailboxes"]["1002"] == {"pin": "8642"}
+    assert "8642" not in page.content() and page.input_value("#pin-1002") == ""
+    assert page.get_attribute("#pin-1002", "placeholder") == "set: type to change"
+    _save(page)
+    assert api.export_document()["voicemail"]["mailboxes"]["1002"] == {"pin": "8642"}
+    page.check("#nopin-1002")
+    _save(page)
+    assert api.export_document()["voicemail"]["mailboxes"]["1002"] == {}
+
     # A real message: 1002 has no phone, so 1001's call goes to its mailbox.
     a = phones("a1001")  # sends LOW
     assert a.register(server=box.sip_addr, user="1001", password=box.secret("1001")) == 200

@@ -62,6 +62,9 @@ def rows_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         box = boxes.get(r["number"])
         r["mailbox"] = isinstance(box, Mapping)
         r["unanswered"] = not isinstance(box, Mapping) or box.get("unanswered", True) is not False
+        # the PIN is a secret: the page says whether there is one, never what it is
+        r["has_pin"] = isinstance(box, Mapping) and bool(box.get("pin"))
+        r["pin_typed"], r["clear_pin"] = "", False
     return rows
 
 
@@ -78,6 +81,9 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             was, now = before[n].get("unanswered", True), after[n].get("unanswered", True)
             if was != now:
                 out.append(f"{n} unanswered {'on' if now else 'off'}")
+            was, now = before[n].get("pin"), after[n].get("pin")
+            if was != now:
+                out.append(f"{n} PIN " + ("removed" if not now else "set" if not was else "changed"))
     was, now = old.get("max_seconds", DEFAULT_MAX_SECONDS), new.get("max_seconds", DEFAULT_MAX_SECONDS)
     if was != now:
         out.append(f"max_seconds {was} → {now}")
@@ -110,7 +116,9 @@ class VoicemailPages:
             folders = [m.folder for m in self.api.voicemail_messages(r["number"])]
             r["new"], r["old"] = folders.count("new"), folders.count("old")
             if typed is not None:
-                r["mailbox"], r["unanswered"] = typed[f"mb-{r['number']}"], typed[f"un-{r['number']}"]
+                n = r["number"]
+                r["mailbox"], r["unanswered"] = typed[f"mb-{n}"], typed[f"un-{n}"]
+                r["pin_typed"], r["clear_pin"] = typed[f"pin-{n}"], typed[f"nopin-{n}"]
         section = doc.get("voicemail") or {}
         seconds = typed["max_seconds"] if typed is not None else section.get("max_seconds", DEFAULT_MAX_SECONDS)
         return self.admin._render("voicemail", status, rows=rows, max_seconds=seconds, errors=errors,
@@ -123,15 +131,20 @@ class VoicemailPages:
         doc = self.api.export_document()
         fm = MailboxFieldMap()
         typed: dict[str, Any] = {"max_seconds": (request.forms.getunicode("max_seconds") or "").strip()}
-        boxes: dict[str, dict[str, bool]] = {}
+        boxes: dict[str, dict[str, Any]] = {}
+        old_boxes = (doc.get("voicemail") or {}).get("mailboxes") or {}
         for r in rows_of(doc):
             n = r["number"]
             has, unanswered = bool(request.forms.get(f"mb-{n}")), bool(request.forms.get(f"un-{n}"))
-            typed[f"mb-{n}"], typed[f"un-{n}"] = has, unanswered
+            pin, clear = (request.forms.getunicode(f"pin-{n}") or "").strip(), bool(request.forms.get(f"nopin-{n}"))
+            typed[f"mb-{n}"], typed[f"un-{n}"], typed[f"pin-{n}"], typed[f"nopin-{n}"] = has, unanswered, pin, clear
             fm.add(f"voicemail.mailboxes.{n}", f"mb-{n}")
             fm.add(f"voicemail.mailboxes.{n}.unanswered", f"un-{n}")
+            fm.add(f"voicemail.mailboxes.{n}.pin", f"pin-{n}")
             if has:
-                boxes[n] = {} if unanswered else {"unanswered": False}
+                # an empty PIN field keeps the PIN there was: the page never shows it
+                kept = None if clear else pin or (old_boxes.get(n) or {}).get("pin")
+                boxes[n] = {**({} if unanswered else {"unanswered": False}), **({"pin": kept} if kept else {})}
         fm.add("voicemail.max_seconds", "max_seconds")
         # Whatever was typed goes to the firmware as it is: its message says what it takes.
         section = {"mailboxes": boxes, "max_seconds": number(typed["max_seconds"])}
