@@ -33,7 +33,9 @@ def _through_ulaw(x: np.ndarray) -> np.ndarray:
 
 
 def find_prompt(recording: np.ndarray, prompt: np.ndarray, start: int = 0) -> tuple[float, int]:
-    """Best normalised correlation of ``prompt`` inside ``recording[start:]`` and where it is."""
+    """Normalised correlation of ``prompt`` inside ``recording[start:]`` and where it is: the
+    first place it is heard (a prompt said twice is found where it was said first), else the
+    best match there is."""
     rec = recording[start:]
     n = len(prompt)
     if len(rec) < n:
@@ -42,7 +44,13 @@ def find_prompt(recording: np.ndarray, prompt: np.ndarray, start: int = 0) -> tu
     corr = np.fft.irfft(np.fft.rfft(rec, size) * np.conj(np.fft.rfft(prompt, size)), size)[: len(rec) - n + 1]
     energy = np.convolve(rec * rec, np.ones(n), "valid")
     score = corr / (np.sqrt(np.maximum(energy, 1e-9)) * np.linalg.norm(prompt))
-    i = int(np.argmax(score))
+    heard = np.flatnonzero(score >= MATCH)
+    if len(heard):
+        # the peak of the first stretch above the mark (within a prompt's length of it)
+        first = int(heard[0])
+        i = first + int(np.argmax(score[first:first + n]))
+    else:
+        i = int(np.argmax(score))
     return float(score[i]), start + i
 
 
