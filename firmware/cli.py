@@ -355,10 +355,11 @@ async def _ports(store: Store, args: argparse.Namespace) -> int:
         raise CliError(f"{errors[0]}; nothing was changed")
     await store.set_document("ports", doc or None)
     spec = doc.get(args.port) or {}
-    print(f"{args.port}: " + ("not used" if args.clear else
-                               f"extension {spec['extension']}, call waiting "
-                               f"{'off' if spec.get('call_waiting') is False else 'on'}" if "extension" in spec
-                               else f"inbound calls go to {spec['inbound']}"))
+    if "extension" in spec:
+        said = f"extension {spec['extension']}, call waiting {'on' if spec.get('call_waiting', True) else 'off'}"
+    else:
+        said = f"inbound calls go to {spec['inbound']}" if spec else "not used"
+    print(f"{args.port}: {said}")
     return 0
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from firmware.sip.message import ParseError, Request
+from firmware.sip.uri import parse_params
 
 EVENT = "message-summary"
 CONTENT_TYPE = "application/simple-message-summary"
@@ -75,15 +76,12 @@ def summary_body(mailbox: str, domain: str, waiting: int, heard: int) -> bytes:
 
 
 def _event(request: Request) -> tuple[str, str | None]:
-    """The Event header's package and its ``id`` parameter."""
+    """The Event header's package and its ``id`` parameter (ParseError when malformed)."""
     value = request.headers.get("Event") or ""
-    package, *params = [p.strip() for p in value.split(";")]
-    event_id = None
-    for p in params:
-        name, _, v = p.partition("=")
-        if name.strip().lower() == "id":
-            event_id = v.strip()
-    return package.lower(), event_id
+    semi = value.find(";")
+    if semi < 0:
+        return value.strip().lower(), None
+    return value[:semi].strip().lower(), parse_params(value, semi, "Event").get("id")
 
 
 class Subscriptions:
@@ -110,13 +108,13 @@ class Subscriptions:
     def subscribe(self, request: Request, *, user: str, mailboxes: Iterable[str], transport: str,
                   remote: tuple[str, int], now: float, local_tag: str) -> Verdict:
         """A SUBSCRIBE outside any dialog, from ``user`` (authenticated)."""
-        package, event_id = _event(request)
-        if package != EVENT:
-            return Verdict(489, "Bad Event", (("Allow-Events", EVENT),))
         try:
+            package, event_id = _event(request)
             mailbox = request.request_uri.user_unescaped or ""
         except ParseError as exc:
             return Verdict(exc.status or 400, exc.reason)
+        if package != EVENT:
+            return Verdict(489, "Bad Event", (("Allow-Events", EVENT),))
         if mailbox != user:
             return Verdict(403, "Forbidden (not your mailbox)")
         if mailbox not in set(mailboxes):
@@ -146,7 +144,10 @@ class Subscriptions:
         """A SUBSCRIBE inside ``sub``'s dialog: a refresh, or with Expires: 0 the end of it."""
         if request.cseq.seq <= sub.remote_cseq:
             return Verdict(500, "CSeq Out of Order")
-        package, _ = _event(request)
+        try:
+            package, _ = _event(request)
+        except ParseError as exc:
+            return Verdict(exc.status or 400, exc.reason)
         if package != EVENT:
             return Verdict(489, "Bad Event", (("Allow-Events", EVENT),))
         expires = self._expires(request)

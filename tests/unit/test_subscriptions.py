@@ -37,7 +37,7 @@ def accept(subs: Subscriptions, request: Request | None = None, *, now: float = 
 
 def test_a_phone_subscribes_to_its_own_mailbox() -> None:
     subs = Subscriptions()
-    v = accept(subs, subscribe(event="message-summary;id=7"))
+    v = accept(subs, subscribe(event="Message-Summary ; ID=7"))
     assert (v.status, dict(v.headers)["Expires"], v.state) == (200, "600", "active;expires=600")
     sub = v.subscription
     assert sub is not None and subs.get("sub-1", "box") is sub and subs.of_mailbox("1001") == [sub]
@@ -49,6 +49,7 @@ def test_a_phone_subscribes_to_its_own_mailbox() -> None:
 @pytest.mark.parametrize("request_, status, header", [
     (subscribe(event="presence"), 489, ("Allow-Events", "message-summary")),
     (subscribe(event=None), 489, ("Allow-Events", "message-summary")),
+    (subscribe(event="message-summary;=7"), 400, None),       # a malformed parameter
     (subscribe(ruri="sip:1002@pbx"), 403, None),                # someone else's mailbox
     (subscribe(expires="30"), 423, ("Min-Expires", str(MIN_EXPIRES))),
     (subscribe(contact=None), 400, None),

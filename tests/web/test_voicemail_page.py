@@ -83,6 +83,7 @@ def test_mailboxes_and_a_real_message_from_the_browser(box_factory, web_factory,
     page.fill("#pin-1002", "12")
     _save(page)
     assert "4 to 12 digits" in page.inner_text("#pin-1002-error"), page.inner_text("main")
+    assert page.input_value("#pin-1002") == ""  # a secret typed is not sent back
     assert api.export_document() == before
     page.goto(web.url("/voicemail"))
     page.fill("#pin-1002", "8642")

@@ -64,7 +64,7 @@ def rows_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         r["unanswered"] = not isinstance(box, Mapping) or box.get("unanswered", True) is not False
         # the PIN is a secret: the page says whether there is one, never what it is
         r["has_pin"] = isinstance(box, Mapping) and bool(box.get("pin"))
-        r["pin_typed"], r["clear_pin"] = "", False
+        r["clear_pin"] = False
     return rows
 
 
@@ -118,7 +118,7 @@ class VoicemailPages:
             if typed is not None:
                 n = r["number"]
                 r["mailbox"], r["unanswered"] = typed[f"mb-{n}"], typed[f"un-{n}"]
-                r["pin_typed"], r["clear_pin"] = typed[f"pin-{n}"], typed[f"nopin-{n}"]
+                r["clear_pin"] = typed[f"nopin-{n}"]  # a typed PIN is not sent back: it is typed again
         section = doc.get("voicemail") or {}
         seconds = typed["max_seconds"] if typed is not None else section.get("max_seconds", DEFAULT_MAX_SECONDS)
         return self.admin._render("voicemail", status, rows=rows, max_seconds=seconds, errors=errors,
@@ -137,7 +137,7 @@ class VoicemailPages:
             n = r["number"]
             has, unanswered = bool(request.forms.get(f"mb-{n}")), bool(request.forms.get(f"un-{n}"))
             pin, clear = (request.forms.getunicode(f"pin-{n}") or "").strip(), bool(request.forms.get(f"nopin-{n}"))
-            typed[f"mb-{n}"], typed[f"un-{n}"], typed[f"pin-{n}"], typed[f"nopin-{n}"] = has, unanswered, pin, clear
+            typed[f"mb-{n}"], typed[f"un-{n}"], typed[f"nopin-{n}"] = has, unanswered, clear
             fm.add(f"voicemail.mailboxes.{n}", f"mb-{n}")
             fm.add(f"voicemail.mailboxes.{n}.unanswered", f"un-{n}")
             fm.add(f"voicemail.mailboxes.{n}.pin", f"pin-{n}")

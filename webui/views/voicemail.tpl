@@ -27,7 +27,7 @@
 <small id="un-{{n}}-error" class="field-error">{{errors['un-' + n]}}</small>
 % end
 </td>
-<td><input type="password" id="pin-{{n}}" name="pin-{{n}}" value="{{r['pin_typed']}}" inputmode="numeric" autocomplete="new-password" size="8" placeholder="{{'set: type to change' if r['has_pin'] else 'none'}}" aria-label="new PIN for mailbox {{n}}"{{!' aria-invalid="true" aria-describedby="pin-%s-error"' % n if errors.get('pin-' + n) else ''}}>
+<td><input type="password" id="pin-{{n}}" name="pin-{{n}}" inputmode="numeric" autocomplete="new-password" size="8" placeholder="{{'set: type to change' if r['has_pin'] else 'none'}}" aria-label="new PIN for mailbox {{n}}"{{!' aria-invalid="true" aria-describedby="pin-%s-error"' % n if errors.get('pin-' + n) else ''}}>
 % if r['has_pin']:
 <label class="check"><input type="checkbox" id="nopin-{{n}}" name="nopin-{{n}}" value="1"{{!' checked' if r['clear_pin'] else ''}}> remove</label>
 % end
