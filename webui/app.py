@@ -402,15 +402,26 @@ class WebAdmin:
         return self._render("dashboard", live=self.live.snapshot(recount=True), csrf=self.session.csrf)
 
     def dashboard_events(self) -> Iterator[str]:
+        def events(sess: Any) -> str:
+            live = self.live.snapshot()
+            return "".join(_sse_event(name, bottle.template(name, template_lookup=[str(VIEWS)], h=Helpers,
+                                                             live=live, csrf=sess.csrf))
+                           for name in ("live_calls", "live_registrations", "live_health", "live_security",
+                                        "live_volume", "live_ports"))
+        return self.sse(events)
+
+    def sse(self, events: Callable[[Any], str]) -> Iterator[str]:
+        """A live page's event stream: ``events(session)`` every ``sse_interval`` while the
+        session lasts (it is checked each time, so logging out or idling ends the stream)."""
         if not self._sse.acquire(blocking=False):
-            bottle.abort(503, "Too many live dashboards are open; close one.")
+            bottle.abort(503, "Too many live pages are open; close one.")
         token = request.environ["webui.token"]
         response.content_type = "text/event-stream"
         response.set_header("Cache-Control", "no-store")
         response.set_header("X-Accel-Buffering", "no")
-        return self._stream(token)
+        return self._stream(token, events)
 
-    def _stream(self, token: str) -> Iterator[str]:
+    def _stream(self, token: str, events: Callable[[Any], str]) -> Iterator[str]:
         try:
             yield "retry: 3000\n\n"
             while not self.stopping.is_set():
@@ -418,11 +429,7 @@ class WebAdmin:
                                        lifetime=self.cfg.session_lifetime, touch=False)
                 if sess is None:
                     return
-                live = self.live.snapshot()
-                yield "".join(_sse_event(name, bottle.template(name, template_lookup=[str(VIEWS)], h=Helpers,
-                                                                live=live, csrf=sess.csrf))
-                              for name in ("live_calls", "live_registrations", "live_health", "live_security",
-                                           "live_volume", "live_ports"))
+                yield events(sess)
                 self.stopping.wait(self.cfg.sse_interval)
         finally:
             self._sse.release()

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 import bottle
-from bottle import request, response
 
 from firmware.localapi import BoxUnreachable, Invalid
 from webui.app import VIEWS, Helpers, _sse_event
@@ -138,26 +137,7 @@ def install(admin: Any) -> None:
         return admin._render("wallboard", snap=qb.snapshot(), clock=clock, good=GOOD, fair=FAIR)
 
     def events() -> Iterator[str]:
-        if not admin._sse.acquire(blocking=False):
-            bottle.abort(503, "Too many live pages are open; close one.")
-        token = request.environ["webui.token"]
-        response.content_type = "text/event-stream"
-        response.set_header("Cache-Control", "no-store")
-        response.set_header("X-Accel-Buffering", "no")
-        return stream(token)
-
-    def stream(token: str) -> Iterator[str]:
-        try:
-            yield "retry: 3000\n\n"
-            while not admin.stopping.is_set():
-                sess = admin.db.session(token, admin.clock(), idle=admin.cfg.session_idle,
-                                        lifetime=admin.cfg.session_lifetime, touch=False)
-                if sess is None:
-                    return
-                yield _sse_event("wallboard", render("wallboard_live", snap=qb.snapshot()))
-                admin.stopping.wait(admin.cfg.sse_interval)
-        finally:
-            admin._sse.release()
+        return admin.sse(lambda sess: _sse_event("wallboard", render("wallboard_live", snap=qb.snapshot())))
 
     admin.app.get("/wallboard", callback=wallboard)
     admin.app.get("/events/wallboard", callback=events)
