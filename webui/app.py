@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import bottle
 from bottle import request, response
@@ -69,6 +70,27 @@ class WebConfig:
     sse_interval: float = 2.0
     max_sse: int = 32
     network_rollback: float = 60.0  # seconds to confirm an address change from the new address
+
+
+# What a local path after login may hold: the URL characters of RFC 3986 and nothing a browser or
+# urljoin would quietly drop or reinterpret (tabs and newlines are stripped, a backslash reads as
+# a slash, so "/\t/evil.example" and "/\\evil.example" both become "//evil.example").
+_LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
+
+
+def local_path(nxt: str) -> str:
+    """``nxt`` when it is a path on this site, else "/": the one check of where a login may lead.
+
+    Decoded once more as well: no page of ours has an encoded control character or slash in its
+    path, and a proxy or browser that decodes again must not find "//evil.example" there either.
+    """
+    for form in (nxt, unquote(nxt)):
+        if not _LOCAL_PATH.fullmatch(form):
+            return "/"
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return "/"
+    return nxt
 
 
 def _client_ip() -> str:
@@ -349,9 +371,7 @@ class WebAdmin:
 
     def login(self) -> str:
         csrf = self._anon_csrf()
-        nxt = request.query.getunicode("next") or request.forms.getunicode("next") or "/"
-        if not nxt.startswith("/") or nxt.startswith(("//", "/\\")):  # browsers read /\ as //
-            nxt = "/"
+        nxt = local_path(request.query.getunicode("next") or request.forms.getunicode("next") or "/")
         form = {"username": request.forms.getunicode("username", "") or "", "next": nxt}
         if request.method == "GET":
             return self._render("login", csrf=csrf, form=form)

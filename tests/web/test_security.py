@@ -137,3 +137,37 @@ def test_an_idle_session_ends_even_with_the_dashboard_streaming(box_factory, web
     page.context.clear_cookies()
     login(page, web)  # plain login: on to the wizard step still to do
     assert page.url.endswith("/setup/region"), (page.url, page.inner_text("main"))
+
+
+HOSTILE_NEXT = ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\\evil.example",
+                "\\\\evil.example", "//evil.example", "///evil.example", "https://evil.example/",
+                "http:/evil.example", "javascript:alert(1)", "/%09/evil.example", "%2F%2Fevil.example",
+                "/ /evil.example", "/\x00/evil.example", "/\u3000/evil.example", " //evil.example")
+
+
+def test_login_leads_only_to_a_local_page_whatever_next_says(box_factory, web_factory, page):
+    from urllib.parse import quote, urlsplit
+
+    web = web_factory(box_factory("box", extensions=()))
+    _settle_admin(page, web)
+    home = urlsplit(web.base).netloc
+
+    def land(query: str, field: str | None = None) -> str:
+        page.goto(web.url("/login" + query))
+        token = page.get_attribute("main form input[name=csrf]", "value")
+        form = {"username": ADMIN, "password": PASSWORD, "csrf": token}
+        if field is not None:
+            form["next"] = field
+        r = page.request.post(web.url("/login" + query), form=form, max_redirects=0)
+        assert r.status == 303, (query, field, r.status)
+        where = urlsplit(r.headers["location"])
+        assert where.scheme == "http" and where.netloc == home, (query, field, r.headers["location"])
+        return where.path
+
+    for nxt in HOSTILE_NEXT:
+        assert land("?next=" + quote(nxt, safe="")) == "/", nxt  # in the query, as a link carries it
+        assert land("", field=nxt) == "/", nxt                    # in the form, as the login page posts it
+    assert land("?next=/%09/evil.example") == "/"  # the reported link, byte for byte
+    # A real local page is still where the login leads.
+    assert land("?next=" + quote("/cdr?from=2026-01-01")) == "/cdr"
+    assert land("", field="/extensions") == "/extensions"
