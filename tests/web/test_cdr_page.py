@@ -117,7 +117,7 @@ def test_cdr_search_export_and_recording_playback(box_factory, web_factory, page
 
 
 def test_csv_quoting_and_formula_cells():
-    from webui.pages.cdr import CdrFilter, csv_text, search
+    from webui.pages.cdr import CSV_COLUMNS, CdrFilter, csv_text, search
 
     rows = [{"id": "a1", "start": 1_700_000_000.0, "answer": None, "end": 1_700_000_003.5,
              "caller": '"Smith, J" <sip:1001@box>', "callee": "1002", "disposition": "NO ANSWER",
@@ -131,5 +131,18 @@ def test_csv_quoting_and_formula_cells():
     assert [g["caller"] for g in got] == ['"Smith, J" <sip:1001@box>', "'=HYPERLINK(\"http://x\")"]
     assert got[0]["cause"] == "line one\nline two" and got[0]["answer"] == "" and got[1]["recording"] == "r.wav"
     assert [r["id"] for r in search(rows, CdrFilter(caller="smith"))] == ["a1"]
+    # Every column is guarded, not only the ones a caller obviously writes; numbers stay numbers.
+    formula = {c: f"=cmd|' /C calc'!{c}" for c in CSV_COLUMNS}
+    for column in ("start", "answer", "end"):
+        formula[column] = None
+    formula.update(duration=-2.5, billsec=0)
+    got = next(csv.DictReader(io.StringIO(csv_text([formula]), newline="")))
+    for column in CSV_COLUMNS:
+        if isinstance(formula[column], str):
+            assert got[column] == "'" + formula[column], column
+    assert (got["duration"], got["billsec"]) == ("-2.5", "0")
+    for lead in ("+", "-", "@", "\t", "\r", "\n"):
+        row = next(csv.DictReader(io.StringIO(csv_text([{"id": lead + "1", "disposition": lead + "X"}]), newline="")))
+        assert row["id"] == "'" + lead + "1" and row["disposition"] == "'" + lead + "X", repr(lead)
     assert [r["id"] for r in search(rows, CdrFilter(since=1_700_000_050.0))] == ["a2"]
     assert [r["id"] for r in search(rows, CdrFilter(until=1_700_000_050.0, disposition="NO ANSWER"))] == ["a1"]

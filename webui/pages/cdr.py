@@ -32,9 +32,10 @@ SCAN_LIMIT = 50_000
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "INTERRUPTED", "in-progress")
 CSV_COLUMNS = ("id", "start", "answer", "end", "caller", "callee", "disposition", "duration", "billsec",
                "cause", "recording")
-# Spreadsheets run a cell that starts with one of these as a formula; the caller's display name
-# comes from a SIP From header anyone can write, so such text cells get a leading quote.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets run a cell that starts with one of these as a formula. Callers write their own
+# display names and numbers, and a recording's or cause's text may one day carry theirs too, so
+# every text cell gets a leading quote when it starts so; only true numbers go out as they are.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ def _iso(t: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(t)))
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
 
@@ -114,11 +117,12 @@ def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     w = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
-        w.writerow([r.get("id", ""), _iso(r.get("start")), _iso(r.get("answer")), _iso(r.get("end")),
-                    _cell(r.get("caller")), _cell(r.get("callee")), r.get("disposition", ""),
-                    "" if r.get("duration") is None else r["duration"],
-                    "" if r.get("billsec") is None else r["billsec"],
-                    _cell(r.get("cause")), r.get("recording") or ""])
+        # One guard for every column: which column carries text an outsider chose is not ours to
+        # keep track of (ids, dispositions and recording names too).
+        w.writerow([_cell(v) for v in (
+            r.get("id"), _iso(r.get("start")), _iso(r.get("answer")), _iso(r.get("end")), r.get("caller"),
+            r.get("callee"), r.get("disposition"), r.get("duration"), r.get("billsec"), r.get("cause"),
+            r.get("recording"))])
     return out.getvalue()
 
 
