@@ -5,6 +5,12 @@ converted once, at upload, to what the media engine plays without work: 8 kHz mo
 The file is checked before and after conversion and lands in ``<data>/prompts/uploads/NAME``
 in one rename, so a bad or half-converted file is never left where a menu could play it.
 Menus name uploads as ``{"file": "NAME"}``.
+
+What reaches the converter is decided here and nowhere else: the file's own first bytes say
+whether it is WAV, FLAC or Ogg, that type is named to sox explicitly, and sox reads the bytes
+from a pipe we opened. The uploader's file name and extension never reach it: sox takes a name's
+extension as the format, and some of its formats (``.m3u``, ``.pls`` playlists) fetch each entry
+through a shell, while a name beginning with ``|`` is itself a command to run.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 __all__ = ["UploadError", "Upload", "uploads_dir", "names", "save", "remove", "check_name"]
 
@@ -24,6 +32,18 @@ MAX_SECONDS = 600.0
 MIN_SECONDS = 0.1
 MAX_BYTES = 200 * 1024 * 1024  # what we agree to hand to the converter at all
 RATE = 8000
+# Only sox's own options may steer it: SOX_OPTS in our environment could add any.
+SOX_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
+
+
+def _is_wav(head: bytes) -> bool:
+    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
+# (sox type, test on the first 12 bytes, what a person calls it); the only formats we take.
+FORMATS = (("wav", _is_wav, "WAV"),
+           ("flac", lambda head: head[:4] == b"fLaC", "FLAC"),
+           ("ogg", lambda head: head[:4] == b"OggS", "Ogg"))
 
 
 class UploadError(ValueError):
@@ -56,15 +76,36 @@ def default_name(src: Path) -> str:
     return f"{stem}.wav"
 
 
+def sniff(src: Path, head: bytes) -> str:
+    """The sox type of a file from its first bytes; ``UploadError`` unless WAV, FLAC or Ogg."""
+    for kind, test, _ in FORMATS:
+        if test(head):
+            return kind
+    if not head:
+        raise UploadError(f"{src} is empty (0 bytes); upload a WAV, FLAC or Ogg file")
+    raise UploadError(f"{src} is not a sound file LineBox takes: its content is not WAV, FLAC or Ogg, "
+                      "whatever its name says; upload one of those")
+
+
 def save(data: Path, src: Path, name: str | None = None, *, replace: bool = False) -> Upload:
     """Converts ``src`` to an 8 kHz mono prompt named ``name`` (default: from the file name)."""
     name = check_name(name or default_name(src))
     try:
-        size = src.stat().st_size
+        f = open(src, "rb", buffering=0)  # unbuffered: sox reads the same descriptor from byte 0
     except OSError as exc:
         raise UploadError(f"cannot read {src}: {exc.strerror}") from None
-    if size > MAX_BYTES:
-        raise UploadError(f"{src} is {size // (1024 * 1024)} MB; prompts are at most {MAX_SECONDS / 60:g} minutes")
+    with f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UploadError(f"{src} is not a regular file; upload a WAV, FLAC or Ogg file")
+        size = st.st_size
+        if size > MAX_BYTES:
+            raise UploadError(f"{src} is {size // (1024 * 1024)} MB; prompts are at most {MAX_SECONDS / 60:g} minutes")
+        kind = sniff(src, os.pread(f.fileno(), 12, 0))
+        return _convert(data, src, f, kind, name, replace)
+
+
+def _convert(data: Path, src: Path, f: IO[bytes], kind: str, name: str, replace: bool) -> Upload:
     dest_dir = uploads_dir(data)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / name
@@ -76,16 +117,17 @@ def save(data: Path, src: Path, name: str | None = None, *, replace: bool = Fals
     part = dest_dir / f".{name}.part"
     try:
         try:
-            # --no-glob: the file name is a name, never a pattern; the output format is explicit.
-            run = subprocess.run([sox, "--no-glob", "-V1", str(src), "-t", "wav", "-r", str(RATE), "-c", "1",
+            # Input: the sniffed type, from the pipe ("-"). Output: our own path, its format named.
+            run = subprocess.run([sox, "--no-glob", "-V1", "-t", kind, "-", "-t", "wav", "-r", str(RATE), "-c", "1",
                                   "-b", "16", "-e", "signed-integer", str(part)],
-                                 capture_output=True, text=True, timeout=120)
+                                 stdin=f, capture_output=True, text=True, timeout=120, env=SOX_ENV)
         except subprocess.TimeoutExpired:
             raise UploadError(f"converting {src} took too long; is it a sound file?") from None
         if run.returncode != 0:
             why = (run.stderr.strip().splitlines() or ["not a sound file sox can read"])[-1]
-            raise UploadError(f"{src} is not a sound file LineBox can read ({why.removeprefix('sox FAIL ')}); "
-                              "upload a WAV, FLAC or OGG file")
+            label = next(label for k, _, label in FORMATS if k == kind)
+            raise UploadError(f"{src} is not a sound file LineBox can read ({label}: {why.removeprefix('sox FAIL ')}); "
+                              "upload a WAV, FLAC or Ogg file")
         seconds = _check_converted(part, src)
         os.replace(part, dest)
     finally:

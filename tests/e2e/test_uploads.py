@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import subprocess
 import wave
 from pathlib import Path
 
@@ -69,3 +70,41 @@ def test_a_file_that_is_not_sound_is_refused_and_nothing_is_stored(box: Box, tmp
     doc.write_text(json.dumps(menus))
     r = box.cli("ivr", "import", str(doc), check=False)
     assert r.returncode != 0 and "menus[main].greeting[0].file: no uploaded file 'missing.wav'" in r.stderr, r.stderr
+
+
+def hostile_uploads(folder: Path, canary: Path) -> list[tuple[Path, str]]:
+    """Files that once ran a shell command through sox (a playlist names a URL, sox fetches it
+    with `wget "URL"` through a shell), with the part of the refusal each must get. Their names
+    are chosen to mislead: only the content may decide the type."""
+    url = f"http://127.0.0.1:1/$(touch {canary})x.wav"
+    folder.mkdir(exist_ok=True)
+    files = {"greeting.m3u": url + "\n",
+             "greeting.pls": f"[playlist]\nFile1={url}\nNumberOfEntries=1\nVersion=2\n",
+             "playlist.wav": url + "\n",
+             "empty.wav": "",
+             "x.wav;id": url + "\n"}
+    out = []
+    for name, text in files.items():
+        (folder / name).write_text(text)
+        out.append((folder / name, "empty (0 bytes)" if not text else "not a sound file"))
+    return out
+
+
+def test_playlists_and_other_disguised_files_are_refused_and_run_nothing(box: Box, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    for path, why in hostile_uploads(tmp_path / "in", canary):
+        r = box.cli("prompt", "upload", str(path), check=False)
+        assert r.returncode != 0 and why in r.stderr and "nothing was changed" in r.stderr, (path.name, r.stderr)
+        assert not canary.exists(), f"{path.name} ran a command"
+    assert not list((box.data / "prompts" / "uploads").glob("*"))
+
+    # The content decides, not the name: FLAC and Ogg under names that claim otherwise are taken.
+    for fmt, name in (("flac", "studio.mp3"), ("ogg", "phone-app.wav")):
+        src = tmp_path / "in" / name
+        subprocess.run(["sox", "-n", "-r", "44100", "-c", "2", "-t", fmt, str(src), "synth", "1.5", "sine", "600"],
+                       check=True)
+        r = box.cli("prompt", "upload", str(src), "--name", f"from-{fmt}.wav")
+        assert f"uploaded from-{fmt}.wav: 1.5 s" in r.stdout, r.stdout
+        with wave.open(str(box.data / "prompts" / "uploads" / f"from-{fmt}.wav"), "rb") as w:
+            assert (w.getframerate(), w.getnchannels(), round(w.getnframes() / 8000, 2)) == (8000, 1, 1.5)
+    assert not canary.exists()

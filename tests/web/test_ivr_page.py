@@ -248,3 +248,29 @@ def test_an_uploaded_greeting_is_previewed_and_played_by_a_menu(box_factory, web
     page.goto(web.url("/prompts"))
     page.click("#upload-promo-wav button:has-text('Remove')")
     assert "played by menu main" in page.inner_text("#remove-error")
+
+
+def test_disguised_uploads_are_refused_at_their_field_and_run_nothing(box_factory, web_factory, page, local_api,
+                                                                     tmp_path: Path):
+    from tests.e2e.test_uploads import hostile_uploads
+
+    box = quick_box(box_factory, ("1001",))
+    web = web_factory(box)
+    create_admin(page, web)
+    canary = tmp_path / "canary"
+    for path, why in hostile_uploads(tmp_path / "in", canary):
+        page.goto(web.url("/prompts"))
+        page.set_input_files("#file", str(path))
+        page.click("#upload-form button[type=submit]")
+        assert why in page.inner_text("#file-error"), path.name
+        assert str(tmp_path) not in page.inner_text("main"), "the page names the uploader's file, not our path"
+
+        page.goto(web.url("/ivr/menus/new"))
+        page.fill("#id", "main")
+        page.set_input_files("#greeting-upload", str(path))
+        _option(page, 0, "1", "extension", "1001")
+        _save(page)
+        assert why in page.inner_text("#greeting-upload-error"), path.name
+        assert not canary.exists(), f"{path.name} ran a command"
+    assert not list((box.data / "prompts" / "uploads").glob("*"))
+    assert (local_api(box).export_document().get("ivr") or {}).get("menus", []) == []

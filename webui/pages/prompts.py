@@ -48,7 +48,8 @@ def save_upload(api: Any, upload: Any, name: str = "") -> tuple[str | None, str 
     if not wanted.endswith(".wav"):
         wanted += ".wav"
     with tempfile.TemporaryDirectory(prefix="lb-upload-") as tmp:
-        src = Path(tmp) / ("upload" + Path(upload.filename or "").suffix[:8])
+        # No extension of the uploader's: firmware.uploads decides the type by the content.
+        src = Path(tmp) / "upload"
         size = 0
         with open(src, "wb") as out:
             while chunk := upload.file.read(1 << 16):
