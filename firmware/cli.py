@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from firmware.datadir import keep_private, warn_loose
 from firmware.extensions import ExtensionError, check_number, check_secret, generate_secret
 from firmware.pbx.settings import SETTINGS, SettingError, effective, parse_setting
 from firmware.running import notify
@@ -235,6 +236,7 @@ def notify_running(data: Path, rev: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_private()  # the database, exports, recordings and voicemail: the box's user only
     try:
         return _dispatch(args)
     except (CliError, ExtensionError, SettingError) as exc:
@@ -414,7 +416,7 @@ async def _routes(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _voicemail(store: Store, args: argparse.Namespace) -> int:
-    from firmware.voicemail import Mailboxes, validate_voicemail
+    from firmware.voicemail import Mailboxes, seal_pins, validate_voicemail
 
     doc = dict(await store.document("voicemail") or {})
     boxes = dict(doc.get("mailboxes") or {})
@@ -438,9 +440,12 @@ async def _voicemail(store: Store, args: argparse.Namespace) -> int:
                 print(f"  {m['folder']:<3} {when}  from {m['caller'] or 'unknown':<12} {m['seconds']:6.1f} s  {m['id']}")
         return 0
     if args.vm_command == "enable":
-        pin = args.pin if args.pin is not None else (boxes.get(args.mailbox) or {}).get("pin")
-        boxes[args.mailbox] = {**({"unanswered": False} if args.no_unanswered else {}),
-                               **({"pin": pin} if pin else {})}
+        old = boxes.get(args.mailbox) or {}
+        if args.pin is None:  # no --pin: the PIN there was stays, as its hash
+            pin = {"pin_hash": old["pin_hash"]} if "pin_hash" in old else {}
+        else:  # --pin '' removes it; a new one is hashed as it is stored (seal_pins below)
+            pin = {"pin": args.pin} if args.pin else {}
+        boxes[args.mailbox] = {**({"unanswered": False} if args.no_unanswered else {}), **pin}
     elif boxes.pop(args.mailbox, None) is None:
         raise CliError(f"{args.mailbox} has no mailbox")
     else:
@@ -451,11 +456,11 @@ async def _voicemail(store: Store, args: argparse.Namespace) -> int:
     errors = validate_voicemail(doc, extensions={e.number for e in await store.extensions()})
     if errors:
         raise CliError(f"{errors[0]}; nothing was changed")
-    await store.set_document("voicemail", doc)
+    await store.set_document("voicemail", seal_pins(doc))
     print(f"mailbox {args.mailbox} " + ("removed (its messages are kept on disk)" if args.vm_command == "disable"
                                          else "ready; its owner listens with *97" +
                                          (", or with *98 and the PIN from any phone"
-                                          if boxes[args.mailbox].get("pin") else "")))
+                                          if set(boxes[args.mailbox]) & {"pin", "pin_hash"} else "")))
     return 0
 
 
@@ -1018,6 +1023,7 @@ def _run(args: argparse.Namespace) -> int:
     data: Path = args.data
     if not (data / DB_NAME).exists():
         raise CliError(f"{data} holds no LineBox database; run `linebox --data {data} init` first")
+    warn_loose(data, logging.getLogger("linebox"))
     lo, hi = args.rtp_ports
     if lo <= args.sip_port <= hi or lo <= args.http_port <= hi:
         raise CliError(f"--rtp-ports {lo}-{hi} overlaps the SIP or HTTP port; pick a range apart from both")

@@ -5,13 +5,17 @@ JSON (docs/config.md describes every field). Validation runs over the whole docu
 reports each problem with the path of its field, e.g. ``extensions[2].secret: ...``; only a
 document without problems is applied, in one database transaction, so a bad field changes
 nothing and a good document changes everything at once while calls go on.
+
+Secrets: the SIP secrets travel in the clear (a phone's configuration needs them back, so the
+document must too: keep it safe), voicemail PINs only as their salted hashes. An imported
+document may give a mailbox's PIN as digits (``"pin"``); it is hashed as it is applied.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from firmware.acd.schema import validate_queues
 from firmware.extensions import ExtensionError, check_number, check_secret
@@ -21,7 +25,7 @@ from firmware.prompts import language
 from firmware.lines import validate_ports
 from firmware.recpolicy import validate_recording_policy
 from firmware.routes import trunks_of, validate_routes
-from firmware.voicemail import mailboxes_of, validate_voicemail
+from firmware.voicemail import mailboxes_of, seal_pins, validate_voicemail
 from firmware.store.db import Store
 
 VERSION = 1
@@ -29,6 +33,8 @@ SECTIONS = ("version", "extensions", "settings", "ivr", "ivr_numbers", "queues",
 # Sections kept whole in the documents table, and what an export shows when one was never set.
 DOCUMENT_SECTIONS: dict[str, Any] = {"queues": [], "recording": {"extensions": {}, "numbers": {}}, "ports": {},
                                    "routes": [], "voicemail": {"mailboxes": {}}}
+# Sections holding a field that is stored in another form than it is typed in.
+STORED_FORM: dict[str, Callable[[Any], Any]] = {"voicemail": seal_pins}
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,8 @@ async def apply(store: Store, doc: Mapping[str, Any], *, expect_rev: int | None 
             await store.set_ivr_number(number, target)
         for name in DOCUMENT_SECTIONS:  # a section left out is emptied, like extensions
             section = doc.get(name)
-            await store.set_document(name, _empty(name) if section is None else section)
+            stored = STORED_FORM.get(name, lambda s: s)
+            await store.set_document(name, _empty(name) if section is None else stored(section))
         await conn.execute("COMMIT")
     except BaseException:
         await conn.execute("ROLLBACK")

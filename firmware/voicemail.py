@@ -6,7 +6,9 @@ answer, busy, not registered) go there::
     {"mailboxes": {"1001": {}, "1002": {"unanswered": false}}, "max_seconds": 180}
 
 A mailbox with ``"unanswered": false`` is still reachable from IVR options and queues. One with
-a ``"pin"`` (4-12 digits) can also be listened to from any phone, by ``*98``.
+a PIN can also be listened to from any phone, by ``*98``. The PIN is typed as ``"pin"`` (4-12
+digits) and stored only as its salted hash, ``"pin_hash"`` (firmware.pins): an export carries
+the hash, and an import may bring either.
 
 Messages live under ``<data>/voicemail/<mailbox>/new`` until the owner has heard them, then in
 ``old``: one mono WAV per message (written by the media engine's crash-safe recorder: a message
@@ -17,7 +19,6 @@ neither.
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import re
@@ -27,21 +28,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from firmware.datadir import private_dir
 from firmware.ivr.schema import FieldError
 from firmware.media.recorder import recover_all
 from firmware.media.wav import WavError, read_info
+from firmware.pins import is_pin_hash, pin_matches, seal_pins  # noqa: F401 (pin_matches, seal_pins: re-exported)
 
 FOLDERS = ("new", "old")
 MAX_SECONDS = (10, 3600)
 DEFAULT_MAX_SECONDS = 180
 MIN_SECONDS = 1.0  # shorter than this is a caller who hung up at the tone: not kept
 PIN = re.compile(r"\d{4,12}")
-
-
-def pin_matches(box: Mapping[str, Any] | None, entered: str) -> bool:
-    """Whether ``entered`` opens a mailbox (one without a PIN opens only from its own extension)."""
-    pin = box.get("pin") if isinstance(box, Mapping) else None
-    return isinstance(pin, str) and hmac.compare_digest(pin.encode(), entered.encode())
 
 
 def validate_voicemail(doc: Any, *, extensions: set[str] | None) -> list[FieldError]:
@@ -62,14 +59,19 @@ def validate_voicemail(doc: Any, *, extensions: set[str] | None) -> list[FieldEr
         path = f"voicemail.mailboxes.{number}"
         if extensions is not None and number not in extensions:
             errors.append(FieldError(path, f"no extension {number!r} (a mailbox belongs to an extension)"))
-        if not isinstance(box, Mapping) or set(box) - {"unanswered", "pin"}:
+        if not isinstance(box, Mapping) or set(box) - {"unanswered", "pin", "pin_hash"}:
             errors.append(FieldError(path, '{}, {"unanswered": false} or {"pin": "4321"}'))
             continue
         if not isinstance(box.get("unanswered", True), bool):
             errors.append(FieldError(f"{path}.unanswered", "true or false"))
-        pin = box.get("pin")
+        pin, pin_hash = box.get("pin"), box.get("pin_hash")
         if pin is not None and not (isinstance(pin, str) and PIN.fullmatch(pin)):
             errors.append(FieldError(f"{path}.pin", "4 to 12 digits, written as a string"))
+        elif pin is not None and pin_hash is not None:
+            errors.append(FieldError(f"{path}.pin", "give the PIN or its pin_hash, not both"))
+        if pin_hash is not None and not is_pin_hash(pin_hash):
+            errors.append(FieldError(f"{path}.pin_hash", "a hash as an export writes it (scrypt$N$r$p$salt$digest); "
+                                                         'to set a new PIN, give "pin": "4321" instead'))
     return errors
 
 
@@ -113,8 +115,7 @@ class Mailboxes:
 
     def new_message(self, mailbox: str, caller: str, caller_name: str) -> Path:
         """The WAV path for a message being left now; who left it is written first."""
-        folder = self.root / mailbox / "new"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.root / mailbox / "new")  # callers' voices: the box's user only
         ident = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:6]}"
         meta = {"caller": caller, "caller_name": caller_name, "received": time.time()}
         tmp = folder / f".{ident}.json.tmp"
@@ -155,8 +156,7 @@ class Mailboxes:
 
     def move(self, message: Message, folder: str) -> Message:
         """new -> old once heard (the WAV last: a listing only counts a WAV); the moved message."""
-        dest = self.root / message.mailbox / folder
-        dest.mkdir(parents=True, exist_ok=True)
+        dest = private_dir(self.root / message.mailbox / folder)
         meta = message.path.with_suffix(".json")
         if meta.exists():
             os.replace(meta, dest / meta.name)

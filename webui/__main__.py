@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from firmware.datadir import keep_private
 from webui.auth import LockoutPolicy
 from webui.app import WebConfig
 
@@ -64,6 +65,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tame_malloc()
+    keep_private()  # uploads, staged restores and backups in the data directory: the box's user only
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not 1 <= args.port <= 65535 or args.lockout_failures < 1 or args.session_idle <= 0:
         print("linebox-web: --port 1-65535, --lockout-failures >= 1 and --session-idle > 0", file=sys.stderr)

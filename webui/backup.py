@@ -22,10 +22,17 @@ files are unpacked into a staging directory inside the data directory while they
 and applies the configuration through ``LocalApi.apply_document``; if that fails, the files are
 put back as they were. A refused archive raises :class:`Refused` with a message for the admin
 and leaves the box as it was.
+
+A backup may be encrypted with a passphrase (webui.encrypted: the archive above, sealed whole):
+it then shows nothing, not the SIP secrets in config.json nor the recordings, to whoever holds
+the file without the passphrase. :func:`check` recognises one by its header; without the
+passphrase, or with another, it is refused with :class:`PassphraseRefused` before anything is
+unpacked. Either way the voicemail PINs in config.json are salted hashes (firmware.pins).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -39,6 +46,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterable, Mapping
+
+from firmware.datadir import FILE_MODE, private_dir
+from webui import encrypted
 
 FORMAT = "linebox-backup"
 VERSION = 1
@@ -61,6 +71,10 @@ SKIP_SUFFIXES = (".part", ".tmp")  # a recording or prompt being written is not 
 
 class Refused(Exception):
     """The archive cannot be restored; the message says why. Nothing was changed."""
+
+
+class PassphraseRefused(Refused):
+    """The archive is encrypted and the passphrase is missing or wrong (said next to its field)."""
 
 
 @dataclass
@@ -121,9 +135,20 @@ def sizes(data: Path) -> dict[str, int]:
 
 
 def write(out: IO[bytes], document: Mapping[str, Any], data: Path, *, recordings: bool,
-          now: float | None = None, history: Mapping[str, Any] | None = None) -> dict[str, Any]:
+          now: float | None = None, history: Mapping[str, Any] | None = None,
+          passphrase: str | None = None) -> dict[str, Any]:
     """Writes a backup of ``document`` (and the call ``history``) and the files of ``data`` to
-    ``out``; returns its manifest."""
+    ``out``, encrypted if a ``passphrase`` is given; returns its manifest."""
+    if not passphrase:
+        return _write(out, document, data, recordings=recordings, now=now, history=history)
+    sealed = encrypted.Writer(out, passphrase)  # the same archive, sealed a segment at a time as it is made
+    manifest = _write(sealed, document, data, recordings=recordings, now=now, history=history)
+    sealed.finish()
+    return manifest
+
+
+def _write(out: IO[bytes] | encrypted.Writer, document: Mapping[str, Any], data: Path, *, recordings: bool,
+           now: float | None, history: Mapping[str, Any] | None) -> dict[str, Any]:
     config = (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
     files = collect(data, recordings=recordings)
     entries = [{"path": CONFIG, "size": len(config), "sha256": hashlib.sha256(config).hexdigest()}]
@@ -151,7 +176,8 @@ def write(out: IO[bytes], document: Mapping[str, Any], data: Path, *, recordings
 
 def _info(name: str, size: int, mtime: float) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode, info.type = size, int(mtime), 0o644, tarfile.REGTYPE
+    # 0600: an archive unpacked by hand keeps the SIP secrets and recordings private too
+    info.size, info.mtime, info.mode, info.type = size, int(mtime), FILE_MODE, tarfile.REGTYPE
     return info
 
 
@@ -165,27 +191,46 @@ def safe_path(rel: str) -> bool:
             and PurePosixPath(rel).as_posix() == rel and ".." not in parts)
 
 
-def check(archive: Path | IO[bytes], data: Path, *, max_total: int = MAX_TOTAL) -> Checked:
-    """Proves ``archive`` a good backup for the box at ``data`` (see the module doc) and stages
-    its files; raises :class:`Refused` otherwise, having changed nothing."""
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=data))
+def check(archive: Path | IO[bytes], data: Path, *, max_total: int = MAX_TOTAL,
+          passphrase: str | None = None) -> Checked:
+    """Proves ``archive`` (seekable) a good backup for the box at ``data`` (see the module doc)
+    and stages its files; raises :class:`Refused` otherwise, having changed nothing.
+    ``passphrase``: the one an encrypted archive was made with (ignored for a plain one)."""
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=data))  # 0700, like the rest
     try:
-        return _check(archive, data, staging, max_total)
+        with open(archive, "rb") if isinstance(archive, (str, Path)) else contextlib.nullcontext(archive) as src:
+            return _check(_plain(src, passphrase), data, staging, max_total)
+    except encrypted.WrongPassphrase:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise PassphraseRefused("The passphrase is wrong: this backup was encrypted with another one.") from None
+    except encrypted.Undecryptable as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise Refused(f"The encrypted backup cannot be read: {str(exc).rstrip('.')}.") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _open(archive: Path | IO[bytes]) -> tarfile.TarFile:
+def _plain(src: IO[bytes], passphrase: str | None) -> IO[bytes]:
+    """The gzip'd tar inside ``src``: ``src`` itself, or the decrypting view of an encrypted one."""
+    src.seek(0)
+    head = src.read(len(encrypted.MAGIC))
+    src.seek(0)
+    if not encrypted.is_encrypted(head):
+        return src
+    if not passphrase:
+        raise PassphraseRefused("This backup is encrypted: type the passphrase it was made with.")
+    return encrypted.Reader(src, passphrase)
+
+
+def _open(archive: IO[bytes]) -> tarfile.TarFile:
     try:
-        if isinstance(archive, (str, Path)):
-            return tarfile.open(archive, mode="r:gz")
         return tarfile.open(fileobj=archive, mode="r:gz")
     except (tarfile.TarError, EOFError, zlib.error, OSError):
         raise Refused("This is not a LineBox backup: not a gzip-compressed tar archive.") from None
 
 
-def _check(archive: Path | IO[bytes], data: Path, staging: Path, max_total: int) -> Checked:
+def _check(archive: IO[bytes], data: Path, staging: Path, max_total: int) -> Checked:
     tar = _open(archive)
     try:
         try:
@@ -306,12 +351,13 @@ def _manifest(tar: tarfile.TarFile, info: tarfile.TarInfo) -> dict[str, Any]:
 
 
 def _stage(tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, sha256: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     src = tar.extractfile(info)
     assert src is not None
     h = hashlib.sha256()
     left = info.size
-    with open(dest, "wb") as out:
+    # 0600 whatever the umask: these files are moved into the data directory as they are
+    with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as out:
         while left > 0:
             chunk = src.read(min(left, 1 << 20))
             if not chunk:
@@ -347,11 +393,11 @@ def apply(checked: Checked, api: Any, data: Path) -> Any:
     try:
         for rel in checked.files:
             target = data / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
             old = None
             if target.exists():
                 old = aside / rel
-                old.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(old.parent)
                 os.replace(target, old)
             moved.append((target, old))
             os.replace(checked.staging / rel, target)
@@ -393,5 +439,5 @@ def summary(checked: Checked | Mapping[str, Any]) -> str:
             f"the configuration, {n['prompts']} prompt file(s), {n['recordings']} recording(s)")
 
 
-__all__ = ["Refused", "Checked", "write", "check", "apply", "collect", "sizes", "safe_path", "summary",
-           "clear_stale", "FORMAT", "VERSION"]
+__all__ = ["Refused", "PassphraseRefused", "Checked", "write", "check", "apply", "collect", "sizes", "safe_path",
+           "summary", "clear_stale", "FORMAT", "VERSION"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware.datadir import private_dir, private_file
 from webui.auth import LockoutPolicy, token_hash
 
 DB_NAME = "webui.db"
@@ -43,8 +44,9 @@ class Session:
 
 class WebDb:
     def __init__(self, data: Path) -> None:
-        data.mkdir(parents=True, exist_ok=True)
+        private_dir(data)
         self.path = data / DB_NAME
+        private_file(self.path)  # password hashes and the audit log: 0600, like linebox.db
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")

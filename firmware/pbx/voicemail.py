@@ -12,12 +12,14 @@ messages, then each message (new first, oldest first) with who left it; ``7`` de
 keeps and goes on, ``#`` skips. A message heard to its end or kept moves to the ``old`` folder.
 From any other phone ``*98`` asks for the mailbox number and its PIN first (three tries a call;
 a mailbox without a PIN opens only from its own extension, and the box does not say which of the
-two was wrong).
+two was wrong, not even by the time it takes). The PIN is checked against its salted hash
+(firmware.pins) in a worker thread.
 Both tell the PBX when a mailbox's count of new messages changed, for the waiting indicators.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,7 +160,7 @@ class CheckMessages(AppLeg):
         self.mailboxes = mailboxes
         self.queue: list[Message] = []
         self.current: Message | None = None
-        # [ask-mailbox -> ask-pin ->] intro -> message -> options -> message ... -> closing
+        # [ask-mailbox -> ask-pin -> checking ->] intro -> message -> options -> message ... -> closing
         self.state = "ask-mailbox" if login else "intro"
         self._playing: int | None = None
         self._entry = ""
@@ -195,7 +197,19 @@ class CheckMessages(AppLeg):
             self.state = "ask-pin"
             self._ask(["enter-password"])
             return
-        if pin_matches(self.pbx.mailboxes.get(self._asked_for), entry):
+        # The PIN is kept as a salted hash that costs tens of milliseconds to check: a worker
+        # thread checks it, so the loop goes on relaying every other call's media meanwhile.
+        self.state = "checking"
+        check = self.pbx.loop.run_in_executor(None, pin_matches, self.pbx.mailboxes.get(self._asked_for), entry)
+        check.add_done_callback(self._checked)
+
+    def _checked(self, check: asyncio.Future[bool]) -> None:
+        if self.ended or check.cancelled():
+            return  # the caller hung up while it was checked
+        if check.exception() is not None:
+            log.error("call %s: the PIN could not be checked: %s", self.call.id if self.call else "?",
+                      check.exception())
+        elif check.result():
             log.info("call %s: mailbox %s opened by PIN from %s", self.call.id if self.call else "?",
                      self._asked_for, self.setup.caller or "an unknown caller")
             self.mailbox, self.state = self._asked_for, "intro"

@@ -4,6 +4,10 @@ WAL with ``synchronous=FULL``: a commit is on the disk before it returns, so a p
 committed CDR. Writes of the call path go through :class:`Writer`, which commits whatever is queued in
 one transaction (group commit): under load many calls share one fsync; when idle, a row is committed
 within milliseconds of being queued. Schema changes are numbered migrations (``PRAGMA user_version``).
+
+The file holds every SIP secret: it is created 0600 in a 0700 directory (firmware.datadir), and
+``secure_delete`` overwrites what a change removes, so a replaced secret does not linger in the
+file's free space.
 """
 
 from __future__ import annotations
@@ -15,18 +19,38 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import aiosqlite
 
 from firmware.acd.events import Kind, QueueEvent
+from firmware.datadir import private_dir, private_file
+from firmware.pins import seal_pins
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "linebox.db"
 
-# Each entry moves the schema from version i to i+1. Never edit a released entry: add one.
-MIGRATIONS: list[str] = [
+
+async def _hash_voicemail_pins(conn: aiosqlite.Connection) -> bool:
+    """Schema 5: voicemail PINs stored in the clear become salted hashes (firmware.pins).
+    True if one was rewritten: its old bytes are then purged from the file (Store._purge)."""
+    row = await (await conn.execute("SELECT document FROM documents WHERE name = 'voicemail'")).fetchone()
+    if row is None:
+        return False
+    section = json.loads(row[0])
+    sealed = seal_pins(section)
+    if sealed == section:
+        return False
+    await conn.execute("UPDATE documents SET document = ? WHERE name = 'voicemail'", (json.dumps(sealed),))
+    return True
+
+
+Migration = str | Callable[[aiosqlite.Connection], Awaitable[bool]]
+
+# Each entry moves the schema from version i to i+1: SQL, or a function for a change of data
+# (it returns whether it rewrote secrets). Never edit a released entry: add one.
+MIGRATIONS: list[Migration] = [
     """
     CREATE TABLE extensions (
         number     TEXT PRIMARY KEY,
@@ -116,6 +140,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX queue_log_time ON queue_log (time);
     """,
+    _hash_voicemail_pins,
 ]
 
 IN_PROGRESS = "in-progress"
@@ -175,14 +200,16 @@ class Store:
 
     @classmethod
     async def open(cls, data_dir: Path) -> "Store":
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         path = data_dir / DB_NAME
+        private_file(path)  # 0600 before SQLite opens it; its -wal and -shm take the same mode
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA secure_delete=ON")
         store = cls(conn, path)
         await store._migrate()
         return store
@@ -192,17 +219,38 @@ class Store:
 
     async def _migrate(self) -> None:
         (version,) = await (await self.conn.execute("PRAGMA user_version")).fetchone()
+        rewrote = False
         for i in range(version, len(MIGRATIONS)):
+            step = MIGRATIONS[i]
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                for stmt in _statements(MIGRATIONS[i]):
-                    await self.conn.execute(stmt)
+                if callable(step):
+                    rewrote |= await step(self.conn)
+                else:
+                    for stmt in _statements(step):
+                        await self.conn.execute(stmt)
                 await self.conn.execute(f"PRAGMA user_version={i + 1}")
                 await self.conn.execute("COMMIT")
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             log.info("database migrated to schema %d", i + 1)
+        if rewrote:
+            await self._purge()
+
+    async def _purge(self) -> None:
+        """After a migration rewrote secrets: rebuild the file so no free page, and no frame
+        of the write-ahead log, still holds them as they were (secure_delete only covers what
+        is deleted from now on). Once per upgrade; a failure leaves a working database."""
+        try:
+            await self.conn.execute("VACUUM")
+            busy, _, _ = await (await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+            problem = "another process was reading it" if busy else None
+        except sqlite3.Error as exc:
+            problem = str(exc)
+        if problem:
+            log.warning("could not rebuild %s after the upgrade (%s): old copies of secrets may remain "
+                        "in its free space until `sqlite3 %s VACUUM` is run", self.path, problem, self.path)
 
     # --- configuration -------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def test_a_version_3_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> 
         store = await Store.open(tmp_path)
         try:
             (version,) = await (await store.conn.execute("PRAGMA user_version")).fetchone()
-            assert version == len(MIGRATIONS) == 4
+            assert version == len(MIGRATIONS) == 5
             [cdr] = await store.cdrs()
             assert (cdr["id"], cdr["billsec"], cdr["recording"]) == ("x", 9, "rec.wav")
             assert await store.ivr_document() == {"menus": []}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware.media.recorder import CallRecorder
+from firmware.pins import hash_pin, is_pin_hash, seal_pins
 from firmware.voicemail import Mailboxes, mailboxes_of, pin_matches, validate_voicemail
 
 
@@ -61,7 +62,35 @@ def test_validation() -> None:
 
 
 def test_a_pin_opens_only_its_mailbox() -> None:
-    assert pin_matches({"pin": "4321"}, "4321")
-    assert not pin_matches({"pin": "4321"}, "4322") and not pin_matches({"pin": "4321"}, "")
+    box = seal_pins({"mailboxes": {"1001": {"pin": "4321"}}})["mailboxes"]["1001"]
+    assert set(box) == {"pin_hash"} and "4321" not in box["pin_hash"]
+    assert pin_matches(box, "4321")
+    assert not pin_matches(box, "4322") and not pin_matches(box, "")
+    assert not pin_matches({"pin": "4321"}, "4321")                  # digits are never compared as such
     assert not pin_matches({}, "") and not pin_matches({}, "4321")   # no PIN: never by *98
     assert not pin_matches(None, "4321")                              # no such mailbox
+
+
+def test_a_pin_is_stored_as_a_salted_hash() -> None:
+    one, two = hash_pin("4321"), hash_pin("4321")
+    assert one != two and is_pin_hash(one) and is_pin_hash(two)  # a salt each: equal PINs hash apart
+    section = {"mailboxes": {"1001": {"pin": "4321", "unanswered": False}, "1002": {"pin_hash": one}, "1003": {}},
+               "max_seconds": 120}
+    sealed = seal_pins(section)
+    assert sealed["mailboxes"]["1001"]["unanswered"] is False and "pin" not in sealed["mailboxes"]["1001"]
+    assert sealed["mailboxes"]["1002"] == {"pin_hash": one} and sealed["mailboxes"]["1003"] == {}
+    assert sealed["max_seconds"] == 120 and section["mailboxes"]["1001"]["pin"] == "4321"  # a copy
+    # a hash that would make every *98 try allocate a gigabyte is not one this box takes
+    n, r, p, salt, digest = one.split("$")[1:]
+    assert not is_pin_hash(f"scrypt${1 << 22}${r}${p}${salt}${digest}")
+    assert not is_pin_hash(f"scrypt$1000${r}${p}${salt}${digest}")   # N a power of two
+    assert not is_pin_hash("4321") and not is_pin_hash(None)
+
+
+def test_validation_of_pins_and_their_hashes() -> None:
+    ok = hash_pin("1234")
+    assert validate_voicemail({"mailboxes": {"1001": {"pin_hash": ok}}}, extensions={"1001"}) == []
+    bad = {"mailboxes": {"1001": {"pin": "1234", "pin_hash": ok}, "1002": {"pin_hash": "1234"}}}
+    errors = {e.path: e.message for e in validate_voicemail(bad, extensions={"1001", "1002"})}
+    assert "not both" in errors["voicemail.mailboxes.1001.pin"]
+    assert 'give "pin"' in errors["voicemail.mailboxes.1002.pin_hash"]

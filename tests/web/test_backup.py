@@ -230,3 +230,68 @@ def test_apply_puts_files_back_when_the_box_refuses_the_configuration(tmp_path):
         raise AssertionError("apply should re-raise")
     assert (data / "prompts" / "uploads" / "a.wav").read_bytes() == old
     assert not (data / "prompts" / "uploads" / "b.wav").exists() and not staging.exists()
+
+
+PASSPHRASE = "Harbour lights at 6 bells"
+PIN = "75318642"  # 8 digits: no timestamp or id in an archive holds them by chance
+
+
+def test_encrypted_backup_download_and_restore_through_the_system_page(box_factory, web_factory, page):
+    from firmware.pins import pin_matches
+
+    box = box_factory("box", extensions=("1001", "1002"))
+    box.cli("voicemail", "enable", "1002", "--pin", PIN)
+    web = web_factory(box)
+    ready_admin(page, web)
+
+    # A passphrase typed differently twice, or too short, is refused at its field: no download.
+    page.goto(web.url("/system"))
+    page.fill("#passphrase", PASSPHRASE)
+    page.fill("#passphrase2", PASSPHRASE + "!")
+    page.click("#backup-form button[type=submit]")
+    assert "differ" in page.inner_text("#passphrase2-error")
+    page.fill("#passphrase", "short")
+    page.fill("#passphrase2", "short")
+    page.click("#backup-form button[type=submit]")
+    assert "at least 10 characters" in page.inner_text("#passphrase-error")
+
+    page.fill("#passphrase", PASSPHRASE)
+    page.fill("#passphrase2", PASSPHRASE)
+    with page.expect_download() as dl:
+        page.click("#backup-form button[type=submit]")
+    assert dl.value.suggested_filename.endswith(".tar.gz.enc")
+    sealed = Path(dl.value.path()).read_bytes()
+    assert sealed.startswith(b"LINEBOX-ENCRYPTED-BACKUP\n")
+    for secret in (box.secret("1001"), box.secret("1002"), PIN):  # nothing readable without the passphrase
+        assert secret.encode() not in sealed, secret
+    assert b"config.json" not in sealed and not sealed.startswith(b"\x1f\x8b")
+    original = _export(box)
+    assert pin_matches(original["voicemail"]["mailboxes"]["1002"], PIN)
+
+    box.cli("ext", "remove", "1001")
+    before = _export(box)
+    assert [x["number"] for x in before["extensions"]] == ["1002"]
+
+    def restore(passphrase: str | None) -> None:
+        page.goto(web.url("/system"))
+        page.set_input_files("#archive", files=[{"name": "linebox.tar.gz.enc", "mimeType": "application/octet-stream",
+                                                 "buffer": sealed}])
+        if passphrase is not None:
+            page.fill("#restore-passphrase", passphrase)
+        page.click("#restore-form button[type=submit]")
+
+    for given, said in ((None, "This backup is encrypted: type the passphrase"),
+                        ("Harbour lights at 7 bells", "The passphrase is wrong")):
+        restore(given)
+        text = page.inner_text("#restore-passphrase-error")
+        assert "nothing was changed" in text and said in text, text
+        assert page.input_value("#restore-passphrase") == ""  # a secret typed is not sent back
+        assert _export(box) == before and not list(box.data.glob(".restore-*"))
+
+    restore(PASSPHRASE)
+    assert "Applied to the running box" in page.inner_text("[role=status]"), page.inner_text("main")
+    assert _export(box) == original
+    page.goto(web.url("/system/logs?source=audit&q=backup"))
+    log = page.inner_text("#log")
+    assert "downloaded a full backup (" in log and "encrypted)" in log, log
+    assert "refused to restore linebox.tar.gz.enc: The passphrase is wrong" in log, log

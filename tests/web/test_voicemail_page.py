@@ -10,12 +10,15 @@ import re
 from pathlib import Path
 
 from firmware.localapi import Invalid, LocalApi, is_message_id
-from firmware.voicemail import Mailboxes
+from firmware.voicemail import Mailboxes, pin_matches
 from tests.e2e.test_calls import HIGH, LOW
 from tests.peers import audio
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
 from tests.web.test_ivr_page import quick_box
+
+
+PIN = "86427531"  # 8 digits: nothing else in the database file holds them by chance
 
 
 def _save(page) -> None:
@@ -86,13 +89,15 @@ def test_mailboxes_and_a_real_message_from_the_browser(box_factory, web_factory,
     assert page.input_value("#pin-1002") == ""  # a secret typed is not sent back
     assert api.export_document() == before
     page.goto(web.url("/voicemail"))
-    page.fill("#pin-1002", "8642")
+    page.fill("#pin-1002", PIN)
     _save(page)
-    assert api.export_document()["voicemail"]["mailboxes"]["1002"] == {"pin": "8642"}
-    assert "8642" not in page.content() and page.input_value("#pin-1002") == ""
+    stored = api.export_document()["voicemail"]["mailboxes"]["1002"]
+    assert set(stored) == {"pin_hash"} and pin_matches(stored, PIN)  # only its salted hash is kept
+    assert PIN.encode() not in b"".join(p.read_bytes() for p in box.data.glob("linebox.db*"))
+    assert PIN not in page.content() and page.input_value("#pin-1002") == ""
     assert page.get_attribute("#pin-1002", "placeholder") == "set: type to change"
     _save(page)
-    assert api.export_document()["voicemail"]["mailboxes"]["1002"] == {"pin": "8642"}
+    assert api.export_document()["voicemail"]["mailboxes"]["1002"] == stored  # the very same hash
     page.check("#nopin-1002")
     _save(page)
     assert api.export_document()["voicemail"]["mailboxes"]["1002"] == {}
@@ -216,6 +221,13 @@ def test_audit_text_and_where_a_refusal_is_shown():
         "1002 unanswered off", "mailbox 1003 added", "max_seconds 180 → 120"]
     assert changes({"mailboxes": {"1002": {}}, "max_seconds": 60}, {"mailboxes": {}, "max_seconds": 60}) == [
         "mailbox 1002 removed"]
+    # the page sends a typed PIN as digits and keeps an untouched one as the hash it was
+    hashed = {"mailboxes": {"1002": {"pin_hash": "scrypt$16384$8$1$" + "ab" * 16 + "$" + "cd" * 32}}}
+    typed = {"mailboxes": {"1002": {"pin": "86427531"}}}
+    assert changes({"mailboxes": {"1002": {}}}, typed) == ["1002 PIN set"]
+    assert changes(hashed, typed) == ["1002 PIN changed"]
+    assert changes(hashed, hashed) == []
+    assert changes(hashed, {"mailboxes": {"1002": {}}}) == ["1002 PIN removed"]
     fm = MailboxFieldMap()
     fm.add("voicemail.mailboxes.1002", "mb-1002")
     fm.add("voicemail.max_seconds", "max_seconds")

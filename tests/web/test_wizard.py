@@ -2,10 +2,16 @@
 wizard step, with the checks an installer would trip over on the way."""
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from pathlib import Path
 
 from tests.e2e.box import run_cli
 from tests.web.conftest import ADMIN, PASSWORD
+from webui import encrypted
+
+BACKUP_PASSPHRASE = "Ferry at dawn, pier 9"
 
 
 def test_wizard_from_a_fresh_data_directory(box_factory, web_factory, page):
@@ -64,11 +70,21 @@ def test_wizard_from_a_fresh_data_directory(box_factory, web_factory, page):
     assert page.locator("#secret-1001 figure.qr svg").count() == 1
     assert "Applied to the running box" in page.inner_text("p.notice")
 
-    # Backup: the configuration document, as `linebox config export` writes it.
+    # Backup: the whole box's archive (as on the System page), encrypted with the passphrase
+    # typed here; a passphrase typed differently twice is said on this page, and nothing comes.
     page.click("text=Next: backup")
+    page.fill("#passphrase", BACKUP_PASSPHRASE)
+    page.fill("#passphrase2", BACKUP_PASSPHRASE + " ")
+    page.click("text=Download the backup")
+    assert "differ" in page.inner_text("#passphrase2-error") and page.url.endswith("/setup/backup")
+    page.fill("#passphrase", BACKUP_PASSPHRASE)
+    page.fill("#passphrase2", BACKUP_PASSPHRASE)
     with page.expect_download() as dl:
         page.click("text=Download the backup")
-    doc = json.loads(open(dl.value.path()).read())
+    sealed = Path(dl.value.path()).read_bytes()
+    assert all(secret.encode() not in sealed for secret in shown.values())
+    with tarfile.open(fileobj=encrypted.Reader(io.BytesIO(sealed), BACKUP_PASSPHRASE), mode="r:gz") as tar:
+        doc = json.load(tar.extractfile("config.json"))
     assert doc["version"] == 1
     assert {e["number"]: e["secret"] for e in doc["extensions"]} == shown
     page.click("text=Finish and go to the dashboard")
@@ -77,7 +93,7 @@ def test_wizard_from_a_fresh_data_directory(box_factory, web_factory, page):
     page.goto(web.url("/audit"))
     audit = page.inner_text("#audit")
     for what in ("created the admin account", "set the region to DE", "added extension 1001 (Reception)",
-                 "added extension 1002", "downloaded a configuration backup", "finished the first-boot wizard"):
+                 "added extension 1002", "downloaded a full backup (", "finished the first-boot wizard"):
         assert what in audit, audit
     # The region is the box's setting where the firmware has one, else the web keeps it.
     settings = run_cli(box.data, "settings").stdout

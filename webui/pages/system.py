@@ -6,6 +6,10 @@ SHA-256 of every file, the configuration validated) before anything is replaced;
 foreign archive is refused with the reason next to the file field, and the box is left as it
 was. One restore runs at a time.
 
+Both may use a passphrase (webui.encrypted): a backup made with one is encrypted whole, and its
+restore asks for it; a wrong or missing one is said next to the passphrase field and changes
+nothing. The first-boot wizard's backup step downloads the same archive through the same form.
+
 "Restart the PBX service" asks the box to restart itself (local API ``/api/restart``): calls in
 progress are hung up and the same process starts afresh (it re-executes itself, so it needs no
 supervisor). The configuration applies live, so no change needs it; it is there for the rare
@@ -19,12 +23,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bottle import request, response
 
 from firmware.localapi import BoxUnreachable, Invalid
-from webui import backup
+from webui import backup, encrypted
 
 NAV = [("System", "/system")]
 
@@ -55,19 +59,36 @@ class SystemPages:
         return self.admin._render("system", status, sizes=sizes, log_file=self._log_file(), **ctx)
 
     def download(self) -> Any:
+        return self._download(lambda errors: self.page(400, errors=errors))
+
+    def wizard_download(self) -> Any:
+        """The first-boot wizard's backup step: the same archive, its errors on the wizard's page."""
+        return self._download(lambda errors: self.admin._render("wizard_done", 400, step=4, errors=errors))
+
+    def _download(self, refuse: Callable[[dict[str, str]], str]) -> Any:
         recordings = request.forms.get("recordings") == "yes"
+        passphrase = request.forms.getunicode("passphrase") or ""
+        again = request.forms.getunicode("passphrase2") or ""
+        # Nothing typed is sent back: after a refusal the form asks for both again.
+        if passphrase != again:
+            return refuse({"passphrase2": "the two passphrases differ"})
+        problem = encrypted.check_passphrase(passphrase) if passphrase else None
+        if problem:
+            return refuse({"passphrase": problem})
         doc = self.admin.api.export_document()
         out = tempfile.TemporaryFile(dir=self.data, prefix=".backup-")
         manifest = backup.write(out, doc, self.data, recordings=recordings, now=self.admin.clock(),
-                                history=self.admin.api.history())
+                                history=self.admin.api.history(), passphrase=passphrase or None)
         size = out.tell()
         out.seek(0)
         self.admin._audit(f"downloaded a full backup ({len(manifest['files'])} files"
-                          + (", with recordings)" if recordings else ")"))
+                          + (", with recordings" if recordings else "")
+                          + (", encrypted)" if passphrase else ")"))
         stamp = time.strftime("%Y%m%d-%H%M", time.localtime(self.admin.clock()))
-        response.content_type = "application/gzip"
+        name = f"linebox-{stamp}.tar.gz" + (".enc" if passphrase else "")
+        response.content_type = "application/octet-stream" if passphrase else "application/gzip"
         response.set_header("Content-Length", str(size))
-        response.set_header("Content-Disposition", f'attachment; filename="linebox-{stamp}.tar.gz"')
+        response.set_header("Content-Disposition", f'attachment; filename="{name}"')
         return out
 
     def restore(self) -> str:
@@ -82,10 +103,12 @@ class SystemPages:
             return self.page(409, errors={"archive": "Another restore is running; try again when it has finished."})
         try:
             try:
-                checked = backup.check(upload.file, self.data)
+                passphrase = request.forms.getunicode("restore-passphrase")
+                checked = backup.check(upload.file, self.data, passphrase=passphrase)
             except backup.Refused as exc:
                 self.admin._audit(f"refused to restore {upload.raw_filename[:80]}: {str(exc)[:200]}")
-                return self.page(400, errors={"archive": f"Refused; nothing was changed. {exc}"})
+                field = "restore-passphrase" if isinstance(exc, backup.PassphraseRefused) else "archive"
+                return self.page(400, errors={field: f"Refused; nothing was changed. {exc}"})
             what = backup.summary(checked)
             try:
                 applied = backup.apply(checked, self.admin.api, self.data)
@@ -167,4 +190,5 @@ def install(admin: Any) -> None:
     admin.app.get("/system", callback=lambda: pages.page())
     admin.app.post("/system/backup", callback=pages.download)
     admin.app.post("/system/restore", callback=pages.restore)
+    admin.app.post("/setup/backup", callback=pages.wizard_download)
     admin.app.get("/system/logs", callback=pages.logs)

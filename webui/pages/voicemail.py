@@ -62,10 +62,16 @@ def rows_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         box = boxes.get(r["number"])
         r["mailbox"] = isinstance(box, Mapping)
         r["unanswered"] = not isinstance(box, Mapping) or box.get("unanswered", True) is not False
-        # the PIN is a secret: the page says whether there is one, never what it is
-        r["has_pin"] = isinstance(box, Mapping) and bool(box.get("pin"))
+        # the PIN is a secret: the page says whether there is one, never what it is (the box
+        # keeps only its hash anyway)
+        r["has_pin"] = isinstance(box, Mapping) and has_pin(box)
         r["clear_pin"] = False
     return rows
+
+
+def has_pin(box: Mapping[str, Any]) -> bool:
+    """A PIN stored (its hash) or typed now (digits the firmware hashes as it stores them)."""
+    return bool(box.get("pin_hash") or box.get("pin"))
 
 
 def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -81,8 +87,8 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             was, now = before[n].get("unanswered", True), after[n].get("unanswered", True)
             if was != now:
                 out.append(f"{n} unanswered {'on' if now else 'off'}")
-            was, now = before[n].get("pin"), after[n].get("pin")
-            if was != now:
+            was, now = has_pin(before[n]), has_pin(after[n])
+            if "pin" in after[n] or was != now:  # a typed PIN is new even if it happens to be the same
                 out.append(f"{n} PIN " + ("removed" if not now else "set" if not was else "changed"))
     was, now = old.get("max_seconds", DEFAULT_MAX_SECONDS), new.get("max_seconds", DEFAULT_MAX_SECONDS)
     if was != now:
@@ -142,9 +148,11 @@ class VoicemailPages:
             fm.add(f"voicemail.mailboxes.{n}.unanswered", f"un-{n}")
             fm.add(f"voicemail.mailboxes.{n}.pin", f"pin-{n}")
             if has:
-                # an empty PIN field keeps the PIN there was: the page never shows it
-                kept = None if clear else pin or (old_boxes.get(n) or {}).get("pin")
-                boxes[n] = {**({} if unanswered else {"unanswered": False}), **({"pin": kept} if kept else {})}
+                # A typed PIN goes as digits (the firmware stores its hash); an empty field keeps
+                # the PIN there was, as its hash: the page never shows it.
+                old_hash = (old_boxes.get(n) or {}).get("pin_hash")
+                kept = {} if clear else {"pin": pin} if pin else {"pin_hash": old_hash} if old_hash else {}
+                boxes[n] = {**({} if unanswered else {"unanswered": False}), **kept}
         fm.add("voicemail.max_seconds", "max_seconds")
         # Whatever was typed goes to the firmware as it is: its message says what it takes.
         section = {"mailboxes": boxes, "max_seconds": number(typed["max_seconds"])}
