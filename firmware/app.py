@@ -9,6 +9,7 @@ import asyncio
 import json
 import contextlib
 import gc
+import ipaddress
 import os
 import logging
 import signal
@@ -26,7 +27,7 @@ from firmware.acd.queue import QueueError
 from firmware.acd.schema import queue_specs
 from firmware.lines import Lines, LineTestError
 from firmware.routes import Routes
-from firmware.running import APPLIED_NAME, PID_NAME
+from firmware.running import APPLIED_NAME, PID_NAME, new_api_secret
 from firmware.voicemail import DEFAULT_MAX_SECONDS, Mailboxes
 from firmware.recpolicy import recording_policy
 from firmware.ivr.schema import load_conditions
@@ -53,6 +54,15 @@ class RunOptions:
     bind: str = "0.0.0.0"
     sip_port: int = 5060
     http_port: int = 8080
+    # The local API's address. None: loopback (the SIP address when that is a loopback one, so
+    # boxes side by side on 127.0.0.x keep apart); never the LAN unless an admin asks for it.
+    http_bind: str | None = None
+
+    @property
+    def http_host(self) -> str:
+        if self.http_bind:
+            return self.http_bind
+        return self.bind if _is_loopback_address(self.bind) else "127.0.0.1"
     rtp_lo: int = 10000
     rtp_hi: int = 20000
 
@@ -138,13 +148,16 @@ class Box:
         self.http.actions["/api/agent"] = self._agent
         self.http.actions["/api/restart"] = self._restart
         self.http.actions[VOICEMAIL] = self._voicemail
+        self.http.secret = new_api_secret(opts.data).encode()
         try:
-            await self.http.start(opts.bind, opts.http_port)
+            await self.http.start(opts.http_host, opts.http_port)
         except OSError:
             await self.sip.close()
             raise
         # Where the CLI finds the running box's local API (line tests, and the web admin's default).
-        local = "127.0.0.1" if opts.bind in ("0.0.0.0", "") else opts.bind
+        local = "127.0.0.1" if opts.http_host in ("0.0.0.0", "", "::") else opts.http_host
+        if ":" in local:
+            local = f"[{local}]"
         (opts.data / RUN_NAME).write_text(json.dumps({"api": f"http://{local}:{opts.http_port}"}) + "\n")
         # With thousands of live transactions the cyclic GC dominated INVITE handling (124 µs
         # per INVITE against 54 µs with it off, measured on the endpoint): move what start-up
@@ -359,6 +372,13 @@ class Box:
                 pidfile.unlink()
         log.info("stopping")
         await self.stop()
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def primary_address() -> str:

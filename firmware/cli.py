@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bind", default="0.0.0.0", help="address to listen on (default: all)")
     run.add_argument("--sip-port", type=_port, default=5060)
     run.add_argument("--http-port", type=_port, default=8080)
+    run.add_argument("--http-bind", metavar="ADDR",
+                     help="address of the local HTTP API (default: loopback). It authenticates nobody: "
+                          "give the LAN the web admin's /api/v1 instead")
     run.add_argument("--rtp-ports", type=_parse_rtp_ports, default=(10000, 20000), metavar="LO-HI")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -236,6 +239,15 @@ def notify_running(data: Path, rev: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from firmware.privileges import PrivilegeError, drop_to_owner
+
+    try:
+        # As the data directory's owner, from the start: every file a command writes stays theirs,
+        # and `run` keeps only the right to bind SIP's port 5060.
+        drop_to_owner(args.data, keep=("net_bind_service",) if args.command == "run" else ())
+    except PrivilegeError as exc:
+        print(f"linebox: {exc}", file=sys.stderr)
+        return 1
     keep_private()  # the database, exports, recordings and voicemail: the box's user only
     try:
         return _dispatch(args)
@@ -1029,13 +1041,18 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"--rtp-ports {lo}-{hi} overlaps the SIP or HTTP port; pick a range apart from both")
     if args.sip_port == args.http_port:
         raise CliError("--sip-port and --http-port must differ")
-    opts = RunOptions(data=data, bind=args.bind, sip_port=args.sip_port, http_port=args.http_port, rtp_lo=lo, rtp_hi=hi)
+    opts = RunOptions(data=data, bind=args.bind, sip_port=args.sip_port, http_port=args.http_port,
+                      http_bind=args.http_bind, rtp_lo=lo, rtp_hi=hi)
     install_uvloop()
     box = Box(opts)
 
     def ready() -> None:
-        print(f"linebox: ready; SIP udp+tcp {args.bind}:{args.sip_port}, HTTP {args.bind}:{args.http_port}, "
+        print(f"linebox: ready; SIP udp+tcp {args.bind}:{args.sip_port}, HTTP {opts.http_host}:{args.http_port}, "
               f"RTP {lo}-{hi}", file=sys.stderr, flush=True)
+        if os.geteuid() == 0:
+            logging.getLogger("linebox").warning(
+                "running as root: give %s to an unprivileged user (scripts/setup creates `linebox`: "
+                "chown -R linebox: %s) and the box runs as that user", data, data)
 
     try:
         asyncio.run(box.run_forever(ready))
@@ -1051,8 +1068,8 @@ def _run(args: argparse.Namespace) -> int:
             raise CliError(f"not allowed to bind ({exc.strerror}); ports below 1024 need root or "
                            "CAP_NET_BIND_SERVICE, or choose --sip-port 5060 and --http-port 8080") from None
         if exc.errno == 99:
-            raise CliError(f"cannot bind {args.bind}: no interface has that address; use --bind 0.0.0.0 "
-                           "or one of this machine's addresses") from None
+            raise CliError(f"cannot bind {args.bind} (SIP) or {opts.http_host} (HTTP): no interface has that "
+                           "address; use --bind 0.0.0.0 or one of this machine's addresses") from None
         raise
     return 0
 

@@ -3,14 +3,25 @@
 A deliberately tiny HTTP/1.0 responder on the event loop (one request per connection, capped
 request size). GET routes take no arguments; POST actions take a small JSON object and are the
 few things the web admin (its own process, see firmware.localapi) asks the running box to do.
+
+It listens on loopback unless told otherwise (``linebox run --http-bind``) and authenticates
+nobody: what the LAN may see goes through the web admin's ``/api/v1`` with its tokens. So that a
+web page open in a browser on the box itself cannot use it either, every request must name this
+machine by address (a DNS-rebinding page names a host of its own), and an action must be
+``application/json`` exactly (a cross-site page can send ``text/plain`` without asking) and carry
+the per-boot secret that only the box's user can read (firmware.running.API_SECRET_NAME).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import logging
 from typing import Any, Callable
+
+from firmware.running import API_SECRET_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +40,11 @@ class ActionError(Exception):
 
 
 class HttpApi:
-    def __init__(self, routes: dict[str, Route], actions: dict[str, Action] | None = None) -> None:
+    def __init__(self, routes: dict[str, Route], actions: dict[str, Action] | None = None, *,
+                 secret: str = "") -> None:
         self.routes = routes
         self.actions: dict[str, Action] = dict(actions or {})
+        self.secret = secret.encode()  # empty: no action is accepted at all
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -77,13 +90,19 @@ class HttpApi:
             method, target, _ = head.split(b"\r\n", 1)[0].decode("ascii").split(" ", 2)
         except (UnicodeDecodeError, ValueError):
             return "400 Bad Request", {"error": "bad request line"}
+        if not _host_is_an_address(_header(head, b"host")):
+            return "421 Misdirected Request", {"error": "name this machine by its address (e.g. 127.0.0.1)"}
         if method == "POST":
-            # Actions ban addresses and hang up calls: only for programs on this machine (the
-            # web admin), and only as JSON, which no cross-site HTML form can send.
+            # Actions ban addresses and hang up calls: only for programs on this machine that can
+            # read the box's secret (the web admin, the CLI), and only as JSON.
             if not local:
                 return "403 Forbidden", {"error": "actions are accepted from this machine only"}
-            if b"application/json" not in _header(head, b"content-type").lower():
+            if _media_type(_header(head, b"content-type")) != b"application/json":
                 return "415 Unsupported Media Type", {"error": "send Content-Type: application/json"}
+            given = _header(head, API_SECRET_HEADER.lower().encode())
+            if not self.secret or not hmac.compare_digest(given, self.secret):
+                return "403 Forbidden", {"error": f"send the box's per-boot secret (the data directory's "
+                                                  f"api.secret) in {API_SECRET_HEADER}"}
             return self._act(target.split("?", 1)[0], body)
         if method != "GET":
             return "405 Method Not Allowed", {"error": "GET or POST only"}
@@ -123,6 +142,33 @@ def _header(head: bytes, wanted: bytes) -> bytes:
         if name.strip().lower() == wanted:
             return value.strip()
     return b""
+
+
+def _media_type(value: bytes) -> bytes:
+    """The media type of a Content-Type value, without parameters (RFC 9110 §8.3.1)."""
+    return value.split(b";", 1)[0].strip().lower()
+
+
+def _host_is_an_address(host: bytes) -> bool:
+    """Whether a Host header names a machine by address (or is absent, as HTTP/1.0 allows).
+
+    A page that rebinds its own DNS name to 127.0.0.1 still sends that name; a program on this
+    machine or the LAN that means the box uses its address (or "localhost").
+    """
+    if not host:
+        return True
+    text = host.decode("ascii", "replace").strip().lower()
+    if text.startswith("["):  # [v6]:port
+        text = text[1:text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    if text == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _content_length(head: bytes) -> int:

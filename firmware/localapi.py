@@ -34,7 +34,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 from firmware.extensions import ExtensionError, check_number, generate_secret
 from firmware.httpapi import Action, ActionError
 from firmware.pbx.settings import SETTINGS, SettingError, effective
-from firmware.running import notify
+from firmware.running import API_SECRET_HEADER, api_secret, notify
 from firmware.store.db import Store
 
 T = TypeVar("T")
@@ -443,8 +443,10 @@ class LocalApi:
         return self._http(urllib.request.Request(self._url(path)))
 
     def _post(self, path: str, args: dict[str, Any]) -> Any:
+        # The secret is read at each action: it changes whenever the box restarts.
         req = urllib.request.Request(self._url(path), data=json.dumps(args).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              API_SECRET_HEADER: api_secret(self.data)})
         return self._http(req)
 
     def _url(self, path: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network-rollback", type=float, default=60.0,
                    help="seconds an address change waits for confirmation from the new address before rolling back")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--allow-root", action="store_true",
+                   help="serve even as root with a data directory root owns (development machines only)")
     return p
 
 
@@ -70,6 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.port <= 65535 or args.lockout_failures < 1 or args.session_idle <= 0:
         print("linebox-web: --port 1-65535, --lockout-failures >= 1 and --session-idle > 0", file=sys.stderr)
         return 2
+    from firmware.privileges import PrivilegeError, drop_to_owner
+
+    try:
+        # The web admin parses what browsers send: it runs as the data directory's owner, keeping
+        # only the right to bind port 80 and to change the network (the Network page).
+        dropped = drop_to_owner(args.data, keep=("net_bind_service", "net_admin"))
+    except PrivilegeError as exc:
+        print(f"linebox-web: {exc}", file=sys.stderr)
+        return 1
+    if dropped is None and os.geteuid() == 0 and not args.allow_root:
+        print(f"linebox-web: refusing to serve the web admin as root. Give the data directory to an "
+              f"unprivileged user and it runs as that user (scripts/setup creates `linebox`: "
+              f"chown -R linebox: {args.data}), or pass --allow-root on a development machine",
+              file=sys.stderr)
+        return 1
     from webui.server import serve
 
     cfg = WebConfig(data=args.data, api=args.api, session_idle=args.session_idle,

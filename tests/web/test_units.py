@@ -128,19 +128,42 @@ def _http(port: int, raw: bytes) -> tuple[int, dict]:
     return int(head.split()[1]), json.loads(body)
 
 
+SECRET = "per-boot-secret-for-the-test"
+
+
+def _post(body: bytes, *, ctype: str = "application/json", secret: str | None = SECRET, host: str = "") -> bytes:
+    lines = ["POST /api/echo HTTP/1.0", f"Content-Type: {ctype}", f"Content-Length: {len(body)}"]
+    if secret is not None:
+        lines.append(f"X-LineBox-Secret: {secret}")
+    if host:
+        lines.append(f"Host: {host}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 def test_http_api_actions_over_a_socket():
     async def main() -> list[tuple[int, dict]]:
         seen = []
-        api = HttpApi({"/health": lambda: {"status": "ok"}}, {"/api/echo": lambda a: {"got": a}})
+        api = HttpApi({"/health": lambda: {"status": "ok"}}, {"/api/echo": lambda a: {"got": a}}, secret=SECRET)
         await api.start("127.0.0.1", 0)
         port = api.server.sockets[0].getsockname()[1]
         body = b'{"x": 1}'
         reqs = [
-            b"POST /api/echo HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
-            b"POST /api/echo HTTP/1.0\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
-            b"POST /api/echo HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n[1]",
-            b"POST /api/nothing HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+            _post(body, host=f"127.0.0.1:{port}"),
+            _post(body, ctype="Application/JSON; charset=utf-8", host="localhost"),
+            _post(body, ctype="text/plain"),
+            # What a cross-site page may send without a preflight, with the words in a parameter.
+            _post(body, ctype="text/plain; charset=application/json"),
+            _post(body, ctype="application/jsonx"),
+            _post(body, secret=None),
+            _post(body, secret="a-guess"),
+            _post(body, secret=""),
+            _post(body, host=f"rebound.evil.example:{port}"),
+            b"GET /api/calls HTTP/1.1\r\nHost: rebound.evil.example\r\n\r\n",
+            _post(b"[1]"),
+            b"POST /api/nothing HTTP/1.0\r\nContent-Type: application/json\r\nX-LineBox-Secret: %s\r\n"
+            b"Content-Length: 2\r\n\r\n{}" % SECRET.encode(),
             b"GET /health HTTP/1.0\r\n\r\n",
+            b"GET /health HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
             b"DELETE /health HTTP/1.0\r\n\r\n",
         ]
         for raw in reqs:
@@ -153,17 +176,22 @@ def test_http_api_actions_over_a_socket():
     t = threading.Thread(target=lambda: results.append(asyncio.run(main())))
     t.start()
     t.join(30)
-    echo, text, not_object, missing, health, delete = results[0]
-    assert echo == (200, {"got": {"x": 1}})
-    assert text[0] == 415 and not_object[0] == 400 and missing[0] == 404 and delete[0] == 405
-    assert health == (200, {"status": "ok"})
+    (echo, echo_params, text, text_json, jsonx, no_secret, guessed, empty, rebound, rebound_get, not_object,
+     missing, health, health_v6, delete) = results[0]
+    assert echo == echo_params == (200, {"got": {"x": 1}})
+    assert text[0] == text_json[0] == jsonx[0] == 415
+    assert no_secret[0] == guessed[0] == empty[0] == 403 and "X-LineBox-Secret" in guessed[1]["error"]
+    assert rebound[0] == rebound_get[0] == 421
+    assert not_object[0] == 400 and missing[0] == 404 and delete[0] == 405
+    assert health == health_v6 == (200, {"status": "ok"})
 
 
-def test_http_api_actions_only_from_this_machine():
-    api = HttpApi({}, {"/api/echo": lambda a: a})
-    head = b"POST /api/echo HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
-    assert api._answer(head, b"{}", local=False)[0].startswith("403")
-    assert api._answer(head, b"{}", local=True)[0].startswith("200")
+def test_http_api_actions_only_from_this_machine_and_never_without_a_secret():
+    head = _post(b"")
+    assert HttpApi({}, {"/api/echo": lambda a: a}, secret=SECRET)._answer(head, b"{}", local=False)[0].startswith("403")
+    assert HttpApi({}, {"/api/echo": lambda a: a}, secret=SECRET)._answer(head, b"{}", local=True)[0].startswith("200")
+    # A box that has no secret (yet) takes no action at all, not every action.
+    assert HttpApi({}, {"/api/echo": lambda a: a})._answer(_post(b"", secret=""), b"{}")[0].startswith("403")
 
 
 def test_localapi_adds_all_or_nothing_on_a_real_store(tmp_path: Path):

@@ -48,7 +48,9 @@ class Web:
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "webui", "--data", str(self.data), "--host", LOOPBACK,
-                "--port", str(self.port), "--sip-host", LOOPBACK, "--sip-port", str(self.sip_port), *self.args]
+                "--port", str(self.port), "--sip-host", LOOPBACK, "--sip-port", str(self.sip_port),
+                # Test data directories are root's: tests/web/test_privileges.py runs it as a real box does.
+                "--allow-root", *self.args]
         if self.api:
             argv += ["--api", self.api]
         return argv
