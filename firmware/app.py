@@ -13,6 +13,7 @@ import ipaddress
 import os
 import logging
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from firmware.voicemail import DEFAULT_MAX_SECONDS, Mailboxes
 from firmware.recpolicy import recording_policy
 from firmware.ivr.schema import load_conditions
 from firmware.pbx.auth import Authenticator
+from firmware.pbx.events import SHUTDOWN
 from firmware.pbx.guard import Guard
 from firmware.pbx.pbx import Pbx
 from firmware.pbx.registrar import Registrar
@@ -46,6 +48,14 @@ log = logging.getLogger("linebox")
 USER_AGENT = "LineBox/0.1"
 RUN_NAME = "run.json"
 RETENTION_EVERY = 3600.0  # seconds between retention sweeps (and one at start)
+# Stopping (SIGTERM, SIGINT, a restart): a supervisor (systemd, a script, a test) waits a few
+# seconds before it kills, and the box must be gone by then with every call's CDR row committed.
+# The time line, in seconds from the signal:
+FAREWELL_WAIT = 1.0  # at most, for the phones' answers to the BYEs (UDP re-sends a BYE at 0.5 s)
+COMMITTED_BY = 1.8  # the call records are committed, or the stop gives up on them
+CLOSE_WAIT = 0.1  # then each part (lines, HTTP, SIP) closes in this much (a few ms each)
+DB_CLOSED_BY = 2.2  # the database file is closed (SQLite checkpoints its log as it closes)
+STOP_SECONDS = 2.5  # the watchdog: the process is gone, whatever is left
 
 
 @dataclass(frozen=True)
@@ -336,17 +346,101 @@ class Box:
         if getattr(self, "store", None) is not None:
             await self.store.close()
 
-    async def stop(self) -> None:
+    async def stop(self) -> bool:
+        """Stops the box: no new call is taken, every call ends with its CDR row closed (cause
+        "shutdown"), the phones get their BYEs (their answers are waited for FAREWELL_WAIT at
+        most), the rows are committed (by COMMITTED_BY: they are what a stop must not lose),
+        then the sockets and the database are closed (see the time line by STOP_SECONDS).
+
+        A step that fails or overruns does not keep the next from running. Returns False when
+        something was left unfinished (rows the database did not take, a part that would not
+        close): the process must then leave without waiting for it (run_forever does).
+        """
+        loop = self.loop
+        t0 = loop.time()
+
+        def until(t: float) -> float:
+            return max(0.0, t0 + t - loop.time())
+
         for t in self._tasks:
             t.cancel()
-        self.pbx.hang_up_all()
-        await asyncio.sleep(0.05)  # let the BYEs leave
-        await self.lines.stop()
-        await self.http.close()
-        await self.sip.close()
-        self.media.close()
-        await self.writer.stop()
-        await self.store.close()
+        clean = True
+        try:
+            ended = self.pbx.shut_down()
+        except Exception:
+            log.exception("stop: ending the calls failed")
+            ended, clean = len(self.pbx.calls), False
+        byes = len(self.pbx.farewells)
+        log.info("stopping: %d call(s) ended, %d BYE/CANCEL(s) sent", ended, byes)
+        if byes:
+            try:
+                async with asyncio.timeout(FAREWELL_WAIT):
+                    await self.pbx.farewells_answered()
+            except TimeoutError:
+                # A phone that is off or unreachable must not hold the stop: its call ends by
+                # its own timers (no more RTP, or its next request gets no answer).
+                log.warning("stop: %d of %d BYE/CANCEL(s) unanswered after %.1f s; not waiting longer",
+                            len(self.pbx.farewells), byes, FAREWELL_WAIT)
+        # A call set up in the meantime (an agent answering a queue callback) ends too.
+        stragglers = self.pbx.hang_up_all(SHUTDOWN)
+        if stragglers:
+            log.info("stopping: %d more call(s) ended", stragglers)
+        if not await self._stop_step("committing the call records", self.writer.flush, until(COMMITTED_BY)):
+            # The database's thread may be stuck in a transaction: closing would wait for it.
+            log.error("stop: call records still queued were not committed; calls among them are "
+                      "closed as INTERRUPTED at the next start")
+            return False
+        clean &= await self._stop_step("analog lines", self.lines.stop, CLOSE_WAIT)
+        clean &= await self._stop_step("HTTP API", self.http.close, CLOSE_WAIT)
+        clean &= await self._stop_step("SIP transport", self.sip.close, CLOSE_WAIT)
+        try:
+            self.media.close()
+        except Exception:
+            log.exception("stop: closing the media engine failed")
+            clean = False
+        # what came since the flush (a binding refreshed), then the file
+        clean &= await self._stop_step("database writer", self.writer.stop, until(DB_CLOSED_BY))
+        return await self._stop_step("database", self.store.close, until(DB_CLOSED_BY)) and clean
+
+    @staticmethod
+    async def _stop_step(what: str, step: Callable[[], Any], seconds: float) -> bool:
+        """One step of the stop, given ``seconds``; False if it failed or overran (logged)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await step()
+            return True
+        except TimeoutError:
+            log.error("stop: %s did not finish within %.1f s", what, seconds)
+        except Exception:
+            log.exception("stop: %s failed", what)
+        return False
+
+    def _on_stop_signal(self, sig: signal.Signals) -> None:
+        """SIGTERM or SIGINT: the first stops the box; one more while it stops means whoever
+        sent it will not wait, so the process leaves at once. What was committed is on the disk
+        already (WAL, synchronous=FULL); rows still queued are lost, and their calls are closed
+        as INTERRUPTED at the next start, like after a kill -9."""
+        if not self._stop.is_set():
+            log.info("%s: stopping", sig.name)
+            self._stop.set()
+            return
+        log.warning("%s while stopping: exiting at once", sig.name)
+        os._exit(128 + sig)
+
+    def _watch_stop(self) -> None:
+        """The stop's owner of last resort: a thread, because what could overrun it (a database
+        thread stuck on a lock, a recording's fsync in the executor, a bug blocking the loop) is
+        out of the loop's reach, and the interpreter will not exit before those threads end."""
+        def overran() -> None:
+            # Straight to fd 2, not through logging: the thread that is stuck may hold its lock.
+            with contextlib.suppress(OSError):
+                os.write(2, f"linebox: the stop took more than {STOP_SECONDS:g} s: exiting without "
+                            "waiting for the rest\n".encode())
+            os._exit(1)
+
+        watchdog = threading.Timer(STOP_SECONDS, overran)
+        watchdog.daemon = True  # never what keeps the process alive
+        watchdog.start()
 
     async def run_forever(self, ready: Callable[[], None] | None = None) -> None:
         try:
@@ -356,7 +450,7 @@ class Box:
             raise
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
-                self.loop.add_signal_handler(sig, self._stop.set)
+                self.loop.add_signal_handler(sig, self._on_stop_signal, sig)
         if ready is not None:
             ready()
         with contextlib.suppress(NotImplementedError):
@@ -370,8 +464,11 @@ class Box:
         finally:
             with contextlib.suppress(OSError):
                 pidfile.unlink()
-        log.info("stopping")
-        await self.stop()
+        self._watch_stop()
+        if not await self.stop():
+            log.error("the stop left work unfinished: exiting without waiting for it")
+            logging.shutdown()
+            os._exit(1)
 
 
 def _is_loopback_address(host: str) -> bool:

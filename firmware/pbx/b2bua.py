@@ -403,7 +403,11 @@ class Call:
         release = Release(cause, status, reason)
         for leg in [self.a, *self.candidates]:
             if leg is not source and not leg.ended:
-                leg.deliver(release)
+                try:
+                    leg.deliver(release)
+                except Exception:
+                    # A leg that fails to hang up must not keep the call, and its CDR row, open.
+                    log.exception("call %s: releasing %s failed", self.id, leg.name)
         for listener in list(self.listeners):
             listener("ended", self)
         if self.b is not None:

@@ -89,6 +89,10 @@ def event_codec(codecs: tuple[Codec, ...] | list[Codec]) -> Codec | None:
     """The RFC 4733 telephone-event codec among them, if any."""
     return next((c for c in codecs if c.matches("telephone-event")), None)
 
+# The CDR cause of a call the box ended because it was stopped (SIGTERM, a restart); a call the
+# box could not end because the process died is closed as "interrupted" at the next start.
+SHUTDOWN = "shutdown"
+
 # CDR causes and the SIP answer a caller gets for each when the call fails before answer.
 CAUSE_STATUS: dict[str, tuple[int, str]] = {
     "not-found": (404, "Not Found"),
@@ -101,6 +105,7 @@ CAUSE_STATUS: dict[str, tuple[int, str]] = {
     "congestion": (503, "Service Unavailable"),
     "cancel": (487, "Request Terminated"),
     "media-timeout": (408, "Media Timeout"),
+    SHUTDOWN: (503, "Service Unavailable (shutting down)"),  # RFC 3261 §21.5.4
 }
 
 

@@ -38,7 +38,7 @@ from .voicemail import REMOTE_CODE, VOICEMAIL_CODE, CheckMessages, LeaveMessage
 from .queues import QueueRuntime, agent_feature
 from .auth import Authenticator
 from .b2bua import Call, extension_of
-from .events import Release, Setup
+from .events import CAUSE_STATUS, SHUTDOWN, Release, Setup
 from .guard import Guard
 from .registrar import Registrar, destination
 from .sipleg import InboundLeg, OutboundLeg, SipLeg, contact_of
@@ -109,6 +109,12 @@ class Pbx:
         self.messages = messages
         self.subscriptions = Subscriptions()  # phones that SUBSCRIBEd to their mailbox
         self.notify_txs: dict[ClientTransaction, Subscription] = {}
+        self.stopping = False  # shut_down() was called: no new call is taken
+        # The BYEs and CANCELs the box sent that have no final answer yet: a stop waits a little
+        # for them (retransmitting over UDP meanwhile) so the phones hear of the hang-up.
+        self.farewells: set[ClientTransaction] = set()
+        self._farewells_answered = asyncio.Event()
+        self._farewells_answered.set()
 
     def spawn(self, coro: Any, name: str, *, on_error: Callable[[], None]) -> None:
         """Runs a setup step; a crash in it fails that call with a clear answer, not silence."""
@@ -237,6 +243,11 @@ class Pbx:
     # --- calls ---------------------------------------------------------------------------------
 
     def _invite(self, request: Request, flow: Flow, tx: ServerTransaction, user: str) -> None:
+        if self.stopping:
+            # RFC 3261 §21.5.4: temporarily unable; a phone with another server tries that one.
+            self.sip.send_response(tx, make_response(request, 503, "Service Unavailable (shutting down)",
+                                                     to_tag=new_tag()))
+            return
         mf = request.max_forwards
         if mf is not None and mf <= 0:
             self.sip.send_response(tx, make_response(request, 483, to_tag=new_tag()))
@@ -254,6 +265,10 @@ class Pbx:
 
     def route(self, call: Call, setup: Setup) -> None:
         """Places a call set up by its caller: the number dialled decides where it goes."""
+        if self.stopping:
+            # set up while the box was ending its calls (an endpoint still opening, a transfer)
+            call.fail(SHUTDOWN, *CAUSE_STATUS[SHUTDOWN])
+            return
         number = setup.callee
         if number in self.ivr_numbers:
             target = self.ivr_numbers[number]
@@ -399,6 +414,8 @@ class Pbx:
         response = event.response
         tx = event.tx
         if tx is not None:
+            if response.status >= 200:
+                self._farewell_done(tx)
             qualified = self.qualify_txs.pop(tx, None)
             if qualified is not None:
                 self.registrar.unreachable.discard(qualified)
@@ -424,6 +441,7 @@ class Pbx:
                 leg.on_stray_2xx(response)
 
     def _on_timeout(self, tx: ClientTransaction) -> None:
+        self._farewell_done(tx)
         sub = self.notify_txs.pop(tx, None)
         if sub is not None:
             log.info("%s did not answer the message-waiting NOTIFY: subscription ended", sub.user)
@@ -574,9 +592,45 @@ class Pbx:
             self.registrar.unreachable.add(qualified)
             log.warning("contact %s of %s does not answer OPTIONS: not ringing it", qualified[1], qualified[0])
 
-    def hang_up_all(self) -> None:
-        for call in list(self.calls):
-            call.end("interrupted")
+    # --- stopping -------------------------------------------------------------------------------
+
+    def farewell(self, tx: ClientTransaction) -> None:
+        """A BYE or CANCEL the box sent (see ``farewells``)."""
+        self.farewells.add(tx)
+        self._farewells_answered.clear()
+
+    def _farewell_done(self, tx: ClientTransaction) -> None:
+        if tx in self.farewells:
+            self.farewells.discard(tx)
+            if not self.farewells:
+                self._farewells_answered.set()
+
+    async def farewells_answered(self) -> None:
+        """Returns once every BYE and CANCEL sent has its final answer (or timed out); the
+        caller bounds the wait."""
+        await self._farewells_answered.wait()
+
+    def shut_down(self) -> int:
+        """The box is stopping: from now on no call is taken (INVITEs get 503), and every call
+        ends with the CDR cause "shutdown": its row is closed, each SIP leg gets its BYE (or
+        CANCEL, or a 503 to an INVITE not answered yet), analog and application legs are
+        released. Queue offers and callbacks stop ringing agents. Returns the calls ended."""
+        self.stopping = True
+        ended = self.hang_up_all(SHUTDOWN)
+        self.queues.stop(SHUTDOWN)
+        return ended
+
+    def hang_up_all(self, cause: str) -> int:
+        """Ends every call with ``cause``; returns how many there were."""
+        calls = list(self.calls)
+        for call in calls:
+            try:
+                call.end(cause)
+            except Exception:
+                # One call that cannot end cleanly must not keep the others (or the stop) waiting.
+                log.exception("call %s: could not end it (%s)", call.id, cause)
+                self.call_ended(call)
+        return len(calls)
 
     def status(self) -> dict[str, Any]:
         return {

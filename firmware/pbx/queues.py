@@ -669,6 +669,8 @@ class QueueRuntime:
                 caller.overflow(slot.spec.overflow)
 
     def _offer(self, slot: QueueSlot, call_id: str, agent: str, setup: Setup, *, callback: bool = False) -> None:
+        if self.pbx.stopping:
+            return  # no agent is rung while the box stops (stop() cancelled those ringing)
         offer = AgentOffer(self, slot.spec.config.name, call_id, agent, setup, callback=callback)
         self.offers[(call_id, agent)] = offer
         if not offer.start():
@@ -681,8 +683,19 @@ class QueueRuntime:
             slot.timer.cancel()
             slot.timer = None
         when = slot.queue.get_timer()
-        if when is not None:
+        if when is not None and not self.pbx.stopping:
             slot.timer = self.pbx.loop.call_later(max(0.0, when - time.time()), self._on_timer, slot)
+
+    def stop(self, cause: str) -> None:
+        """The box is stopping (its calls have ended): agents still rung for an offer or a
+        callback stop ringing, and no queue timer places another one."""
+        for slot in self.queues.values():
+            if slot.timer is not None:
+                slot.timer.cancel()
+                slot.timer = None
+        offers, self.offers = list(self.offers.values()), {}
+        for offer in offers:
+            offer.cancel(cause)
 
     def _on_timer(self, slot: QueueSlot) -> None:
         slot.timer = None

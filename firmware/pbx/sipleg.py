@@ -135,7 +135,7 @@ class SipLeg:
 
     def bye(self) -> None:
         if self.dialog is not None and not self.ended:
-            self._in_dialog("BYE")
+            self.pbx.farewell(self._in_dialog("BYE"))
 
     def close_media(self) -> None:
         if self.endpoint is not None:
@@ -473,7 +473,11 @@ class OutboundLeg(SipLeg):
         if not self.provisional:
             self.cancel_pending = True  # §9.1: no CANCEL before a provisional response
             return
-        self.pbx.sip.send_request(build_cancel(self.invite), self.flow)
+        self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        assert self.invite is not None
+        self.pbx.farewell(self.pbx.sip.send_request(build_cancel(self.invite), self.flow))
 
     def on_response(self, response: Response, tx: ClientTransaction) -> None:
         if tx is not self.invite_tx:
@@ -489,7 +493,7 @@ class OutboundLeg(SipLeg):
                     self._on_provisional(response)
             if self.cancel_pending:
                 self.cancel_pending = False
-                self.pbx.sip.send_request(build_cancel(self.invite), self.flow)  # type: ignore[arg-type]
+                self._send_cancel()
             return
         self.pbx.client_txs.pop(tx, None)
         if status < 300:

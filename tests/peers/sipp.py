@@ -14,6 +14,7 @@ never reads stdin.
 Scenario keys (passed with -key; every key a scenario uses must be given, so the
 defaults below always are):
   uac_call.xml    pt, codec, from_user
+  uac_hold.xml    pt, codec, from_user (stays on until the far end sends BYE)
   uas_answer.xml  pt, codec
   register.xml    user, contact_host, contact_port, expires
 Self-check stand-ins (digest challenge, realm "linebox", then verify):
@@ -51,6 +52,7 @@ CODECS = {0: "PCMU", 8: "PCMA"}
 
 SCENARIO_KEYS: dict[str, dict[str, str]] = {
     "uac_call.xml": {"pt": "8", "codec": "PCMA", "from_user": "sipp"},
+    "uac_hold.xml": {"pt": "8", "codec": "PCMA", "from_user": "sipp"},
     "uas_answer.xml": {"pt": "8", "codec": "PCMA"},
     "register.xml": {"user": "sipp", "contact_host": LOOPBACK, "contact_port": "5060",
                      "expires": "300"},
