@@ -17,6 +17,9 @@ Formats
 
   Every FSK message ends with a checksum: the two's complement of the sum,
   modulo 256, of all bytes before it, so the sum of the whole message is 0.
+* **NTT** "Number Display" (Japan): its own framing (DLE/SOH header, DLE STX ... DLE ETX,
+  CRC-16, 7-bit characters with even parity) around the same parameter codes, carried by V.23
+  FSK while the phone is off hook after the CAR signal; the message is ``board.ntt``.
 * **DTMF** caller ID (used in DK, NL, SE, FI, IN, parts of CN, BR): a start
   digit (``A``, or ``D`` in DK and others), the number, ``C`` at the end. Absence: ``B00C`` number
   unavailable (``O``), ``B10C`` private (``P``) -- the codes Asterisk's
@@ -26,9 +29,15 @@ On the line (``CallerIdSender``)
 --------------------------------
 Bell 202: channel seizure of 300 bits 0101..., 180 mark bits, the message,
 all at -13.5 dBm0 (GR-30). ETSI V.23: 300 seizure bits, 80 mark bits (the
-standard allows 80 +- 25), the message. Both end with a few mark bits so the
-last stop bit is clean. DTMF: 70 ms tone / 70 ms pause per digit at
--7 dBm0 per tone.
+standard allows 80 +- 25), the message. NTT: no channel seizure, 80 mark bits
+(**guess**; spandsp's JCLIP sender uses 75), the framed message. All end with a
+few mark bits so the last stop bit is clean. DTMF: 70 ms tone / 70 ms pause per
+digit at -7 dBm0 per tone.
+
+A name longer than the format carries (GR-30 MDMF: 15 characters, ETSI: 50) is cut
+to fit and characters outside ASCII become ``?`` (``CallerIdSender.fit``): an
+extension's configured name or a SIP display name is free text, and a phone
+showing most of it beats no caller ID at all.
 
 ``CallerIdReceiver`` turns line audio (any chunking) into a ``CallerId``
 once one complete message with a good checksum (FSK) or an end digit (DTMF)
@@ -40,7 +49,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from board.fsk import (FskDemodulator, FskModulator, mark_bits, seizure_bits, uart_bits)
@@ -50,7 +59,7 @@ from firmware.media.tones import ToneGenerator, ToneSpec
 __all__ = [
     "CallerId", "CidTime", "CallerIdError", "encode", "decode", "checksum",
     "dtmf_callerid_digits", "dtmf_callerid_decode", "CallerIdSender", "CallerIdReceiver",
-    "fsk_standard",
+    "fsk_standard", "STANDARDS",
     "Region", "REGIONS", "message_length", "SDMF", "MDMF", "ETSI_CALL_SETUP",
     "P_DATETIME", "P_NUMBER", "P_NUMBER_ABSENT", "P_NAME", "P_NAME_ABSENT",
 ]
@@ -66,6 +75,7 @@ P_NAME = 0x07
 P_NAME_ABSENT = 0x08
 
 ABSENCE = ("O", "P")    # out of area / unavailable, private
+STANDARDS = ("bell", "etsi", "dtmf", "ntt")   # what a sender sends and a receiver hears
 MAX_NAME = 15           # GR-30: name up to 15 characters (ETSI allows 50)
 MAX_NUMBER = 20         # ETSI: up to 20 digits (GR-30 SDMF: 10)
 
@@ -310,7 +320,7 @@ def dtmf_callerid_decode(digits: str) -> CallerId:
 @dataclass(frozen=True, slots=True)
 class Region:
     """How caller ID is sent in a country (the FXS line machine decides *when*)."""
-    standard: str              # "bell" | "etsi" | "dtmf"
+    standard: str              # "bell" | "etsi" | "dtmf" | "ntt"
     fmt: str = "mdmf"          # FSK message format
     before_ring: bool = False  # after a polarity reversal / line reversal, before the first ring
     dtmf_start: str = "A"
@@ -326,6 +336,9 @@ REGIONS: dict[str, Region] = {
     "fr": Region("etsi", "etsi", before_ring=True),
     "au": Region("etsi", "etsi"),
     "in": Region("dtmf", before_ring=True),
+    # NTT Number Display: after the CAR signal and the phone's primary response, before the
+    # first ring (the line machines run that handshake)
+    "jp": Region("ntt", "ntt", before_ring=True),
     "dk": Region("dtmf", before_ring=True, dtmf_start="D"),
     "nl": Region("dtmf", before_ring=True),
 }
@@ -335,13 +348,13 @@ class CallerIdSender:
     """The samples to play on a line for one caller ID (8 kHz, 16-bit linear).
 
     ``standard`` is ``"bell"`` (Bell 202, GR-30), ``"etsi"`` (V.23,
-    EN 300 659-1) or ``"dtmf"``; ``region`` (a ``REGIONS`` key) fills in the
-    standard, format and DTMF start digit.
+    EN 300 659-1), ``"ntt"`` (V.23, NTT's framing) or ``"dtmf"``; ``region``
+    (a ``REGIONS`` key) fills in the standard, format and DTMF start digit.
     """
 
     def __init__(self, standard: str | None = None, region: str | None = None, *,
                  fmt: str | None = None, level_dbm0: float | None = None,
-                 seizure: int = 300, marks: int | None = None,
+                 seizure: int | None = None, marks: int | None = None,
                  dtmf_start: str | None = None, dtmf_on_ms: int = 70,
                  dtmf_off_ms: int = 70) -> None:
         reg = REGIONS[region.lower()] if region is not None else None
@@ -350,32 +363,51 @@ class CallerIdSender:
                 raise ValueError("give a standard or a region")
             standard = reg.standard
         standard = standard.lower()
-        if standard not in ("bell", "etsi", "dtmf"):
+        if standard not in STANDARDS:
             raise ValueError(f"unknown caller-ID standard {standard!r}")
         self.standard = standard
         self.fmt = fmt or (reg.fmt if reg and reg.standard == standard else
-                           ("etsi" if standard == "etsi" else "mdmf"))
+                           (standard if standard in ("etsi", "ntt") else "mdmf"))
         self.level_dbm0 = level_dbm0 if level_dbm0 is not None else (-7.0 if standard == "dtmf" else -13.5)
-        self.seizure = seizure
+        self.seizure = seizure if seizure is not None else (0 if standard == "ntt" else 300)
         self.marks = marks if marks is not None else (180 if standard == "bell" else 80)
         self.dtmf_start = dtmf_start or (reg.dtmf_start if reg else "A")
         if not 50 <= dtmf_on_ms <= 80 or not 50 <= dtmf_off_ms <= 80:
             raise ValueError("DTMF caller-ID digits are 50-80 ms on and off")
         self.dtmf_on_ms, self.dtmf_off_ms = dtmf_on_ms, dtmf_off_ms
 
+    def fit(self, cid: CallerId) -> CallerId:
+        """``cid`` with its name cut to what this format carries and made ASCII (see the
+        module docstring); DTMF carries no name at all."""
+        if cid.name is None:
+            return cid
+        if self.standard == "dtmf":
+            return replace(cid, name=None)
+        limit = MAX_NAME if self.fmt == "mdmf" else 50
+        name = cid.name.encode("ascii", "replace").decode("ascii")[:limit].rstrip()
+        return replace(cid, name=name or None) if name != cid.name else cid
+
+    def message(self, cid: CallerId) -> bytes:
+        """The message bytes the FSK carries (after ``fit``)."""
+        cid = self.fit(cid)
+        if self.standard == "ntt":
+            from board.ntt import encode_ntt   # board.ntt builds on this module
+            return encode_ntt(cid)
+        return encode(cid, self.fmt)
+
     def duration(self, cid: CallerId) -> float:
         """Seconds ``samples(cid)`` lasts (without generating them)."""
         if self.standard == "dtmf":
             digits = dtmf_callerid_digits(cid, self.dtmf_start)
             return len(digits) * (self.dtmf_on_ms + self.dtmf_off_ms) / 1000
-        bits = self.seizure + self.marks + 10 * len(encode(cid, self.fmt)) + 2
+        bits = self.seizure + self.marks + 10 * len(self.message(cid)) + 2
         return bits / 1200
 
     def samples(self, cid: CallerId) -> array:
         if self.standard == "dtmf":
             return self._dtmf(dtmf_callerid_digits(cid, self.dtmf_start))
         mod = FskModulator("bell202" if self.standard == "bell" else "v23", self.level_dbm0)
-        bits = seizure_bits(self.seizure) + mark_bits(self.marks) + uart_bits(encode(cid, self.fmt))
+        bits = seizure_bits(self.seizure) + mark_bits(self.marks) + uart_bits(self.message(cid))
         return mod.modulate(bits + mark_bits(2))
 
     def _dtmf(self, digits: str) -> array:
@@ -418,12 +450,14 @@ class CallerIdReceiver:
     FSK (``"bell"``, ``"etsi"``): bytes after the mark signal are collected
     into a message by its length byte; a bad checksum or an unknown message
     type drops it (``errors`` counts them) and the receiver waits for the
-    next one. DTMF: digits from a start digit (A, B, D) to ``C``/``#``.
+    next one. NTT (``"ntt"``): bytes from ``DLE SOH`` to ``DLE ETX`` and the
+    CRC (``board.ntt``); a bad CRC drops the message the same way. DTMF: digits
+    from a start digit (A, B, D) to ``C``/``#``.
     """
 
     def __init__(self, standard: str) -> None:
         standard = standard.lower()
-        if standard not in ("bell", "etsi", "dtmf"):
+        if standard not in STANDARDS:
             raise ValueError(f"unknown caller-ID standard {standard!r}")
         self.standard = standard
         self.errors: list[CallerIdError] = []
@@ -449,6 +483,8 @@ class CallerIdReceiver:
         found = None
         if fsk.bursts != bursts:
             self._buf.clear()     # a new mark signal: a new message starts
+        if self.standard == "ntt":
+            return self._feed_ntt(data)
         for b in data:
             buf = self._buf
             if not buf and b not in (SDMF, MDMF):
@@ -464,6 +500,35 @@ class CallerIdReceiver:
                     found = found or cid
                     self.last_message = bytes(buf)
                 buf.clear()
+        return found
+
+    def _feed_ntt(self, data: bytes) -> CallerId | None:
+        from board.ntt import DLE, NttMessage, frame_length   # board.ntt builds on this module
+        found = None
+        buf = self._buf
+        for b in data:
+            if not buf and b & 0x7F != DLE:
+                continue          # hunting for the DLE of DLE SOH
+            buf.append(b)
+            try:
+                n = frame_length(bytes(buf))
+            except CallerIdError as e:
+                if len(buf) > 2:
+                    self._error(e)
+                buf.clear()       # not a message start (or broken): hunt again,
+                if b & 0x7F == DLE:   # from this byte if it can start one
+                    buf.append(b)
+                continue
+            if n is None:
+                continue
+            try:
+                cid = NttMessage.parse(bytes(buf)).caller_id()
+            except CallerIdError as e:
+                self._error(e)
+            else:
+                found = found or cid
+                self.last_message = bytes(buf)
+            buf.clear()
         return found
 
     def _feed_dtmf(self, samples) -> CallerId | None:

@@ -38,7 +38,7 @@ from typing import Protocol
 from board import port
 from board.callerid import REGIONS as CID_REGIONS, CallerIdSender
 from board.driver import FRAME, Driver, DriverError, DriverPort
-from board.regions import RegionProfile, region as region_profile
+from board.regions import CID_CAR, RegionProfile, region as region_profile
 
 __all__ = ["DahdiDriver", "LinuxOs", "OsBoundary", "ioc", "IOW", "IOR", "IOWR",
            "DAHDI_CODE", "PARAMS", "RING_CADENCE", "VMWI_INFO"]
@@ -378,11 +378,13 @@ class DahdiDriver(Driver):
 
     def _audio_command(self, p: DriverPort, command: port.PortCommand) -> None:
         # An FXS SLIC only passes audio to an on-hook phone in on-hook transmission mode, for
-        # as long as asked (chan_dahdi does the same before caller ID).
+        # as long as asked (chan_dahdi does the same before caller ID). NTT's caller ID goes to
+        # a phone that closed its loop to answer CAR: ordinary audio, no mode to set.
         if isinstance(command, port.SendCallerId) and p.kind is port.PortKind.FXS:
             assert isinstance(p, DahdiPort)
             code = p.region.code
-            if p.region.cid_standard is None or code not in CID_REGIONS:
+            if p.region.cid_standard is None or code not in CID_REGIONS \
+                    or p.region.cid_start == CID_CAR:
                 return
             ms = round(CallerIdSender(region=code).duration(command.cid) * 1000) + 500
             self._ioctl(p.fd, DAHDI_ONHOOKTRANSFER, INT.pack(ms), f"{p.name}: DAHDI_ONHOOKTRANSFER")

@@ -12,6 +12,15 @@ Inbound: ring bursts are validated (at least ``ring_min`` long; bursts closer th
 plus a ``Setup`` to the controller) after ``rings_before_answer`` rings, or as soon as caller ID
 is in and at least one ring was seen. Rings that stop for ``ring_timeout`` mean the caller gave up.
 
+Caller ID in Japan (NTT "Number Display", ``regions.CID_CAR``): the box is the terminal that
+must ask for it. A first ring burst no longer than ``car_max`` is the CAR signal (0.5 s; an
+ordinary Japanese ring is 1 s): the machine answers it with a short off-hook (``Seize``, the
+*primary response*; state ``CALLER_ID``), the exchange sends the FSK, and once ``caller_id``
+has it (or ``cid_wait`` has passed without it) the line goes back on hook (``Release``). No call
+is set up for any of that: the normal rings that follow are counted as above, and the call's
+``Setup`` carries the number. A line without the service rings normally from the start (1 s
+bursts), and is answered without caller ID.
+
 Outbound: ``dial(number)`` seizes, waits for dial tone (or ``dial_tone_wait``), then sends the
 digits one per ``digit_interval``. A plain loop-start line gives no answer signal, so the call is
 ``Answer``-ed once dialing is done, unless ``answer_polarity`` says the CO reverses on answer.
@@ -29,7 +38,7 @@ from enum import Enum
 
 from board import port
 from board.callerid import CallerId
-from board.regions import RegionProfile, region as region_profile
+from board.regions import CAR_MAX_BURST, CID_CAR, RegionProfile, region as region_profile
 from firmware.pbx import events as ev
 from firmware.sip.sdp import Codec
 
@@ -48,6 +57,9 @@ class FxoConfig:
     ring_min: float = 0.15                  # shorter ring voltage is a spurious pulse (guess)
     ring_group_gap: float = 0.5             # bursts closer together are one ring (uk 0.2 s gap)
     ring_timeout: float = 8.0               # no ring this long: the caller gave up (us gap 4 s)
+    car_max: float = CAR_MAX_BURST          # jp: a first burst this short is CAR, not a ring
+    cid_wait: float = 2.5                   # jp: off hook for caller ID at most this long (guess:
+                                            # the FSK starts ~0.2 s after the answer, lasts ~0.3 s)
     dial_tone_wait: float = 1.0             # seize to first digit without a dial-tone report
     digit_interval: float = 0.2             # one DTMF digit per 200 ms (100 on / 100 off)
     answer_polarity: bool = False           # the CO reverses battery when the far end answers
@@ -60,7 +72,8 @@ class FxoConfig:
 
 class FxoState(Enum):
     IDLE = "idle"
-    RINGING = "ringing"          # valid rings seen, not answered yet
+    RINGING = "ringing"          # valid rings seen (jp: or caller ID received), not answered yet
+    CALLER_ID = "caller-id"      # jp: off hook after CAR for the caller ID, no call yet
     SEIZED = "seized"            # outbound: off hook, waiting for dial tone
     DIALING = "dialing"
     ALERTING = "alerting"        # outbound, dialed, waiting for the answer reversal
@@ -132,10 +145,13 @@ class FxoLine:
                 self._disconnect("alarm")
 
     def caller_id(self, cid: CallerId, now: float) -> None:
-        """Caller ID decoded between (or before) rings."""
-        if self.state in (FxoState.IDLE, FxoState.RINGING):
+        """Caller ID decoded between (or before) rings, or (jp) after the primary response."""
+        if self.state is FxoState.CALLER_ID:
             self.cid = cid
-            if self.state is FxoState.RINGING and self.config.answer_on_cid:
+            self._caller_id_done(now)
+        elif self.state in (FxoState.IDLE, FxoState.RINGING):
+            self.cid = cid
+            if self.state is FxoState.RINGING and self.rings and self.config.answer_on_cid:
                 self._answer(now)
 
     def tone_detected(self, name: str, now: float) -> None:
@@ -180,6 +196,10 @@ class FxoLine:
     def _ring_burst(self, start: float, end: float) -> None:
         if end - start < self.config.ring_min:
             return   # spurious: too short to be ring voltage
+        if self.region.cid_start == CID_CAR and self.state is FxoState.IDLE \
+                and end - start <= self.config.car_max:
+            self._primary_response(end)
+            return
         if self._last_ring_end is None or start - self._last_ring_end > self.config.ring_group_gap:
             self.rings += 1
         self._last_ring_end = end
@@ -188,6 +208,19 @@ class FxoLine:
         if self.rings >= self.config.rings_before_answer or (
                 self.cid is not None and self.config.answer_on_cid):
             self._answer(end)
+
+    def _primary_response(self, now: float) -> None:
+        """jp: CAR heard; off hook so that the exchange sends the caller ID."""
+        self.state = FxoState.CALLER_ID
+        self._out.append(port.Seize())
+        self._deadlines["cidwait"] = now + self.config.cid_wait
+
+    def _caller_id_done(self, now: float) -> None:
+        """jp: back on hook (the exchange takes it as "received") and wait for the rings."""
+        self._deadlines.pop("cidwait", None)
+        self._out.append(port.Release())
+        self.state = FxoState.RINGING
+        self._deadlines["ringtimeout"] = now + self.config.ring_timeout
 
     def _answer(self, now: float) -> None:
         self._deadlines.pop("ringtimeout", None)
@@ -227,6 +260,9 @@ class FxoLine:
         self._deadlines.clear()
 
     # --- deadlines (named _expire_<key>) ---------------------------------------------------
+
+    def _expire_cidwait(self, now: float) -> None:
+        self._caller_id_done(now)   # no caller ID came: the call still rings, without it
 
     def _expire_ringtimeout(self, now: float) -> None:
         self._reset()   # the caller gave up before we answered: nothing was set up

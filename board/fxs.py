@@ -21,6 +21,15 @@ recall); lifting resumes it. Call events the machine emits are about the *active
 ``SwapCalls`` output marks the moment the other call becomes the active one. Events the
 controller sends about the other call come in with ``handle_call_event(event, now,
 other=True)``. Without another call, a flash is a transfer as before.
+
+Caller ID in Japan (NTT "Number Display", ``regions.CID_CAR``). The phone must ask for its
+caller ID: ``ring`` sends the CAR signal (``Ring(CAR_CADENCE)``); a Number Display phone answers
+it with an off-hook (the *primary response*), so the machine stops CAR, waits
+``cid_after_answer`` and sends the FSK (``SendCallerId``) while the phone is off hook; the phone
+goes back on hook when it has the message, and only then does the ordinary ringing start (an
+on-hook here is not a hang-up). A phone that does not answer CAR within ``car_timeout`` has no
+Number Display: it is rung without caller ID. A phone still off hook ``cid_release_timeout``
+after the message has a person holding the handset (lifted during CAR): the call is answered.
 """
 
 from __future__ import annotations
@@ -32,8 +41,9 @@ from enum import Enum
 
 from board import port
 from board.callerid import REGIONS as CID_REGIONS, CallerId, CallerIdSender
-from board.regions import (CID_AFTER_FIRST_RING, CID_DTMF_BEFORE_RING, CID_POLARITY_REVERSAL,
-                           RegionProfile, region as region_profile)
+from board.regions import (CAR_CADENCE, CAR_TIMEOUT, CID_AFTER_FIRST_RING, CID_CAR,
+                           CID_DTMF_BEFORE_RING, CID_POLARITY_REVERSAL, RegionProfile,
+                           region as region_profile)
 from firmware.media.tones import TONES
 from firmware.pbx import events as ev
 from firmware.sip.sdp import Codec
@@ -100,6 +110,10 @@ class FxsConfig:
     ring_after_cid: float = 1.5             # from caller-ID start to the first ring (guess: fits
                                             # seizure + marks + a full MDMF message + 200 ms guard;
                                             # longer when the caller ID itself is longer)
+    car_timeout: float = CAR_TIMEOUT        # jp: CAR unanswered this long: ring without caller ID
+    cid_after_answer: float = 0.2           # jp: primary response -> FSK (guess: the phone's
+                                            # receiver settles after its loop closes)
+    cid_release_timeout: float = 3.0        # jp: FSK end -> still off hook: answered (guess)
     codecs: tuple[Codec, ...] = G711
     call_waiting: bool = True               # offer a second call with the call-waiting tone
     recall_timeout: float = 60.0            # a held call's recall ring gives up after this
@@ -163,6 +177,9 @@ class FxsLine:
         self._ringing = False
         self._reversed = False
         self._cid: CallerId | None = None
+        # jp caller ID: "car" while CAR rings for the primary response, "id" while the phone is
+        # off hook for its caller ID (FSK, then waiting for it to go back on hook)
+        self._car: str | None = None
         self._incoming = False
         self._transfer = False  # dialling a transfer target after a hook flash, the call on hold
         self.other: _OtherCall | None = None   # call waiting: the call that is not the active one
@@ -196,10 +213,14 @@ class FxsLine:
                 self._hook_break(now - self._hook_down, now)
             elif self.state is FxsState.IDLE:
                 self._dial_tone(now)
-            elif self.state is FxsState.RINGING:
+            elif self.state is FxsState.RINGING and self._car == "car":
+                self._primary_response(now)
+            elif self.state is FxsState.RINGING and self._car is None:
                 self._answer()
         elif isinstance(event, port.OnHook):
-            if self.state in _OFF_HOOK and self._hook_down is None:
+            if self.state is FxsState.RINGING and self._car == "id":
+                self._caller_id_received()
+            elif self.state in _OFF_HOOK and self._hook_down is None:
                 self._hook_down = now
                 self._deadlines["hangup"] = now + self.flash_max
         elif isinstance(event, port.HookFlash):
@@ -250,6 +271,11 @@ class FxsLine:
             self._deadlines["cid"] = now + self.config.cid_after_reversal
         elif start == CID_DTMF_BEFORE_RING:
             self._expire_cid(now)
+        elif start == CID_CAR:
+            self._car = "car"
+            self._ringing = True
+            self._out.append(port.Ring(CAR_CADENCE))
+            self._deadlines["car"] = now + self.config.car_timeout
         return True
 
     def handle_call_event(self, event: object, now: float, *, other: bool = False) -> None:
@@ -433,8 +459,24 @@ class FxsLine:
         self._ringing = True
         self._out.append(port.Ring(self.region.ring_cadence))
 
+    def _primary_response(self, now: float) -> None:
+        """jp: the phone answered CAR; its caller ID follows once its receiver is ready."""
+        self._deadlines.pop("car", None)
+        self._ringing = False
+        self._out.append(port.StopRing())
+        self._car = "id"
+        self._deadlines["idsend"] = now + self.config.cid_after_answer
+
+    def _caller_id_received(self) -> None:
+        """jp: the phone went back on hook after its caller ID: now it rings."""
+        for key in ("idsend", "idrelease"):
+            self._deadlines.pop(key, None)
+        self._car = None
+        self._start_ring()
+
     def _stop_alerting(self) -> None:
-        for key in ("cid", "ring"):
+        self._car = None
+        for key in ("cid", "ring", "car", "idsend", "idrelease"):
             self._deadlines.pop(key, None)
         if self._ringing:
             self._ringing = False
@@ -449,6 +491,7 @@ class FxsLine:
         self._pulses = 0
         self._hook_down = None
         self._cid = None
+        self._car = None
         self._transfer = False
         self.other = None
         self._cw_on = False
@@ -518,3 +561,20 @@ class FxsLine:
 
     def _expire_ring(self, now: float) -> None:
         self._start_ring()
+
+    def _expire_car(self, now: float) -> None:
+        # no primary response: a phone without Number Display, rung without caller ID
+        self._car = None
+        self._cid = None
+        self._out.append(port.StopRing())
+        self._start_ring()
+
+    def _expire_idsend(self, now: float) -> None:
+        assert self._cid is not None
+        self._out.append(port.SendCallerId(self._cid, before_ring=True))
+        sent = CallerIdSender(region=self.region.code).duration(self._cid)
+        self._deadlines["idrelease"] = now + sent + self.config.cid_release_timeout
+
+    def _expire_idrelease(self, now: float) -> None:
+        # still off hook well after the message: someone holds the handset, so it is answered
+        self._answer()

@@ -12,8 +12,11 @@ The steps:
    every caller-ID receiver listens (Bell 202, V.23, DTMF; which FSK it was is decided by its
    tones, ``callerid.fsk_standard``) and the ring bursts are timed. Caller ID before the first
    ring after a polarity reversal is ``polarity-reversal``, DTMF before it
-   ``dtmf-before-ring``, FSK in the first silence ``after-first-ring``. Once two ring cycles
-   repeat, the box answers for a second (the caller hears it) and hangs up.
+   ``dtmf-before-ring``, FSK in the first silence ``after-first-ring``. A first burst as short
+   as NTT's CAR signal with no second burst right behind it (a UK-style double ring has one
+   0.2 s later) is answered as a Japanese Number Display phone does (off hook, the NTT
+   message, back on hook: ``car``), and the rings timed are the ones after it. Once two ring
+   cycles repeat, the box answers for a second (the caller hears it) and hangs up.
 2. **Outbound**: seize, record the dial tone, dial the test number
    (``Prompt("answer-then-hang-up")``: answer it, press a key, wait five seconds, hang up), and
    record everything until the far end has cleared and its tone has repeated a few times.
@@ -42,8 +45,8 @@ from board.cadence import (LearnedTone, ToneSegmenter, cadence_matches, dbm0, id
                            repeating_cadence)
 from board.callerid import CallerId, CallerIdReceiver, fsk_standard
 from firmware.media.dtmf import DtmfDetector
-from board.regions import (CID_AFTER_FIRST_RING, CID_DTMF_BEFORE_RING, CID_POLARITY_REVERSAL,
-                           REGIONS)
+from board.regions import (CAR_MAX_BURST, CID_AFTER_FIRST_RING, CID_CAR, CID_DTMF_BEFORE_RING,
+                           CID_POLARITY_REVERSAL, REGIONS)
 from firmware.media.tones import TONES
 
 __all__ = ["LineTestConfig", "LineTest", "LineTestReport", "Prompt", "Finished", "Phase"]
@@ -51,6 +54,8 @@ __all__ = ["LineTestConfig", "LineTest", "LineTestReport", "Prompt", "Finished",
 RATE = 8000
 _TONE_HZ = 8.0
 CID_FSK_BEFORE_RING = "fsk-before-ring"     # FSK before the first ring without a reversal
+CAR_GAP = 0.35      # no ring this long after a short first burst: CAR (0.5 s gap), not the first
+                    # half of a double ring (0.2 s gap)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class LineTestConfig:
     digit_time: float = 0.2           # per DTMF digit sent (100 ms on, 100 ms off)
     call_wait: float = 90.0           # dial -> far-end clear, at most
     tone_record: float = 8.0          # after a clear, record the tone this long at most
+    cid_wait: float = 2.5             # off hook after CAR for NTT's caller ID, at most
     ringback_max_off: float = 4.5     # no key press: silence longer than any ringback pause
                                       # (E.180's longest is 4 s) is the answered call
 
@@ -89,6 +95,7 @@ class Phase(Enum):
     IDLE = "idle"
     WAIT_RING = "wait-ring"
     RINGING = "ringing"
+    CALLER_ID = "caller-id"      # off hook after CAR for NTT's caller ID
     ANSWERED_IN = "answered-inbound"
     PAUSE = "pause"
     DIAL_TONE = "dial-tone"
@@ -104,8 +111,8 @@ class LineTestReport:
     region: str | None = None
     candidates: list[tuple[str, int]] = field(default_factory=list)   # (region, score)
     caller_id: CallerId | None = None
-    cid_standard: str | None = None       # "bell" | "etsi" | "dtmf" | None (none heard)
-    cid_format: str | None = None         # "sdmf" | "mdmf" | "etsi" | None
+    cid_standard: str | None = None       # "bell" | "etsi" | "dtmf" | "ntt" | None (none heard)
+    cid_format: str | None = None         # "sdmf" | "mdmf" | "etsi" | "ntt" | None
     cid_start: str | None = None          # a regions.CID_* constant, or "fsk-before-ring"
     ring_cadence: tuple[int, ...] | None = None     # ms
     dial_tone: LearnedTone | None = None
@@ -182,8 +189,10 @@ class LineTestReport:
         return "\n".join(lines)
 
 
-_CID_NAMES = {"bell": "Bell 202 FSK", "etsi": "V.23 FSK (ETSI)", "dtmf": "DTMF"}
+_CID_NAMES = {"bell": "Bell 202 FSK", "etsi": "V.23 FSK (ETSI)", "dtmf": "DTMF",
+              "ntt": "V.23 FSK (NTT Number Display)"}
 _START_NAMES = {CID_AFTER_FIRST_RING: "after the first ring",
+                CID_CAR: "after the CAR signal, off hook",
                 CID_POLARITY_REVERSAL: "before the first ring, after a polarity reversal",
                 CID_DTMF_BEFORE_RING: "before the first ring",
                 CID_FSK_BEFORE_RING: "before the first ring (no reversal)"}
@@ -243,7 +252,7 @@ class LineTest:
             raise RuntimeError("the line test has already run")
         if self.config.inbound:
             self.phase = Phase.WAIT_RING
-            self._receivers = [CallerIdReceiver(s) for s in ("bell", "etsi", "dtmf")]
+            self._receivers = [CallerIdReceiver(s) for s in ("bell", "etsi", "ntt", "dtmf")]
             self._out.append(Prompt("call-in", "Call this line from another phone and let it "
                                     "ring; LineBox answers after a few rings."))
             self._arm(now + self.config.ring_wait, "ringwait")
@@ -258,10 +267,17 @@ class LineTest:
                     self._first_ring_at = now
                     self.phase = Phase.RINGING
                     self._arm(now + self.config.ring_listen, "ringlisten")
+                elif self._deadline is not None and self._deadline[1] == "carcheck":
+                    # a second burst right behind a short first one: a double ring, not CAR
+                    self._arm(self._first_ring_at + self.config.ring_listen, "ringlisten")
                 self._rings.append((now, None))
             elif isinstance(event, port.RingStop) and self._rings and self._rings[-1][1] is None:
-                self._rings[-1] = (self._rings[-1][0], now)
+                start = self._rings[-1][0]
+                self._rings[-1] = (start, now)
                 self._check_inbound(now)
+                if self.phase is Phase.RINGING and len(self._rings) == 1 \
+                        and self.report.caller_id is None and now - start <= CAR_MAX_BURST:
+                    self._arm(now + CAR_GAP, "carcheck")
             elif isinstance(event, port.PolarityReversal):
                 self._reversals_in.append(now)
         elif ph in (Phase.DIAL_TONE, Phase.DIALING, Phase.CALL):
@@ -275,7 +291,7 @@ class LineTest:
     def on_audio(self, samples, now: float) -> None:
         x = samples if isinstance(samples, array) else array("h", samples)
         ph = self.phase
-        if ph in (Phase.WAIT_RING, Phase.RINGING):
+        if ph in (Phase.WAIT_RING, Phase.RINGING, Phase.CALLER_ID):
             self._recent.extend(x)
             if len(self._recent) > 3 * RATE:
                 del self._recent[:len(self._recent) - 3 * RATE]
@@ -304,6 +320,13 @@ class LineTest:
         rep = self.report
         rep.caller_id = cid
         self._cid_at = now
+        if r.standard == "ntt":
+            # only a line that answered CAR gets NTT's message (its framing names it)
+            rep.cid_standard = rep.cid_format = "ntt"
+            rep.cid_start = CID_CAR
+            if self.phase is Phase.CALLER_ID:
+                self._car_done(now)
+            return
         if r.standard == "dtmf":
             rep.cid_standard, rep.cid_format = "dtmf", None
         else:
@@ -342,6 +365,25 @@ class LineTest:
         self.phase = Phase.ANSWERED_IN
         self._out.append(port.Seize())
         self._arm(now + 1.0, "hangupin")
+
+    def _expire_carcheck(self, now: float) -> None:
+        """A short first burst and no second one: CAR. Answer it for the caller ID; the rings
+        that follow are the line's cadence, not the CAR bursts."""
+        self.phase = Phase.CALLER_ID
+        self._out.append(port.Seize())
+        self._rings.clear()
+        self._first_ring_at = None
+        self._arm(now + self.config.cid_wait, "cidwait")
+
+    def _car_done(self, now: float) -> None:
+        self._out.append(port.Release())
+        self.phase = Phase.RINGING
+        self._arm(now + self.config.ring_listen, "ringlisten")
+
+    def _expire_cidwait(self, now: float) -> None:
+        self.report.notes.append("the line rang a CAR signal (Japan's Number Display) and was "
+                                 "answered, but no caller ID came")
+        self._car_done(now)
 
     def _expire_ringwait(self, now: float) -> None:
         self.report.notes.append("no incoming call within the wait: caller ID and ring cadence "

@@ -132,7 +132,8 @@ class Release:
 
 @dataclass(frozen=True)
 class SendCallerId:
-    """FXS: play caller ID; ``before_ring`` True = in the alerting phase before the first ring."""
+    """FXS: play caller ID; ``before_ring`` True = in the alerting phase before the first ring
+    (in Japan to the phone off hook, after its primary response to CAR)."""
 
     cid: CallerId
     before_ring: bool

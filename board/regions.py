@@ -14,8 +14,14 @@ Sources, per column:
   uk BT SIN 227 (V.23 FSK after a line reversal, before the first ring; modelled with the ETSI
   encoder); de/au ETSI EN 300 659-1 "during ringing" (after the first ring); fr ETSI with
   line reversal before ringing; cn YD/T 1078 (Bell 202 FSK, after the first ring); in DTMF before
-  the first ring. These agree with ``board.callerid.REGIONS``. jp (NTT "Number Display": a CAR
-  signal, the phone's primary answer, then V.23-like FSK) is not modelled: no caller ID there.
+  the first ring; jp NTT "Number Display" (NTT's technical reference "Telephone service
+  interface", read here through public descriptions and Asterisk's/spandsp's implementations,
+  not the document itself): the exchange rings the CAR signal (0.5 s on, 0.5 s off), the phone
+  answers with a short off-hook (the *primary response*; none within 6 s, the figure published
+  descriptions of the service give: it has no Number Display and the call rings without caller
+  ID), the exchange sends V.23 FSK in NTT's framing (``board.ntt``), the phone goes back on
+  hook ("received") and normal ringing follows. The delays between those steps are
+  **guesses** (``FxsConfig``, ``CoConfig``). These agree with ``board.callerid.REGIONS``.
 * Hook flash: us Telcordia GR-506 timed flash 300-1100 ms (from memory); the others are a
   practical PBX window of 80-800 ms (**guess**: covers the 100 ms "timed break recall" of
   TBR 38 / BT phones and the 270 ms of older German phones).
@@ -34,13 +40,19 @@ from dataclasses import dataclass
 
 from firmware.media.tones import TONES
 
-__all__ = ["CID_AFTER_FIRST_RING", "CID_POLARITY_REVERSAL", "CID_DTMF_BEFORE_RING",
-           "RegionProfile", "REGIONS", "region"]
+__all__ = ["CID_AFTER_FIRST_RING", "CID_POLARITY_REVERSAL", "CID_DTMF_BEFORE_RING", "CID_CAR",
+           "CAR_CADENCE", "CAR_TIMEOUT", "CAR_MAX_BURST", "RegionProfile", "REGIONS", "region"]
 
 # When caller ID goes to the phone (FXS) or is expected from the CO (FXO).
 CID_AFTER_FIRST_RING = "after-first-ring"     # FSK in the first silent interval
 CID_POLARITY_REVERSAL = "polarity-reversal"   # line reversal, FSK, then the first ring
 CID_DTMF_BEFORE_RING = "dtmf-before-ring"     # DTMF digits, then the first ring
+CID_CAR = "car"                               # NTT: CAR, primary response, FSK, then the first ring
+
+CAR_CADENCE = (0.5, 0.5)   # NTT's CAR signal: ring voltage 0.5 s on, 0.5 s off, repeated
+CAR_TIMEOUT = 6.0          # NTT: no primary response to CAR within this: ring without caller ID
+CAR_MAX_BURST = 0.75       # a terminal takes a first burst this short for CAR, longer for a ring
+                           # (guess: between CAR's 0.5 s and the 1 s of a Japanese ring)
 
 
 @dataclass(frozen=True)
@@ -50,8 +62,8 @@ class RegionProfile:
     code: str
     tone_zone: str                       # key of tones.TONES
     ring_cadence: tuple[float, ...]      # seconds on, off, (on, off, ...)
-    cid_standard: str | None             # "bell" | "etsi" | "dtmf" | None (none sent/expected)
-    cid_format: str | None               # "sdmf" | "mdmf" | "etsi" | None (DTMF)
+    cid_standard: str | None             # "bell" | "etsi" | "dtmf" | "ntt" | None (none)
+    cid_format: str | None               # "sdmf" | "mdmf" | "etsi" | "ntt" | None (DTMF)
     cid_start: str | None                # one of the CID_* constants
     flash_min: float                     # seconds: an on-hook this long or longer is a flash ...
     flash_max: float                     # ... up to this long; longer is a hang-up
@@ -77,7 +89,7 @@ class RegionProfile:
 
     @property
     def cid_before_ring(self) -> bool:
-        return self.cid_start in (CID_POLARITY_REVERSAL, CID_DTMF_BEFORE_RING)
+        return self.cid_start in (CID_POLARITY_REVERSAL, CID_DTMF_BEFORE_RING, CID_CAR)
 
 
 _ULAW = frozenset({"us", "jp"})
@@ -94,7 +106,7 @@ REGIONS: dict[str, RegionProfile] = {
                         *_PBX_FLASH, True, 250, "complex-ETSI", "TBR21"),
     "cn": RegionProfile("cn", "cn", (1.0, 4.0), "bell", "mdmf", CID_AFTER_FIRST_RING,
                         *_PBX_FLASH, True, 250, "complex-CN", "CHINA"),
-    "jp": RegionProfile("jp", "jp", (1.0, 2.0), None, None, None,
+    "jp": RegionProfile("jp", "jp", (1.0, 2.0), "ntt", "ntt", CID_CAR,
                         *_PBX_FLASH, True, 250, "600R", "JAPAN"),
     "au": RegionProfile("au", "au", (0.4, 0.2, 0.4, 2.0), "etsi", "etsi", CID_AFTER_FIRST_RING,
                         *_PBX_FLASH, False, 250, "complex-AU", "AUSTRALIA"),

@@ -17,10 +17,15 @@ through G.711 to the box (``on_audio``).
 * ``SimPhone`` (FXS): ``lift()``, ``hangup()``, ``flash()``, ``dial(digits)`` (DTMF audio),
   ``dial_pulse(digits)`` (timed loop breaks with make/break jitter), ``say(samples)``. It hears:
   ringing (``ring_cadence()``: the on/off durations seen), caller ID decoded from the on-hook
-  audio (Bell 202, V.23 and DTMF receivers all listen), and off hook the call-progress tones
-  (``tones``, named with ``board.cadence``), DTMF digits and the raw audio.
+  audio (Bell 202, V.23, NTT and DTMF receivers all listen), and off hook the call-progress
+  tones (``tones``, named with ``board.cadence``), DTMF digits and the raw audio. In Japan it
+  is a Number Display phone (``number_display``): a first ring burst as short as CAR makes it
+  close the loop (the primary response), take the FSK and go back on hook, as NTT specifies;
+  a person lifting the handset meanwhile keeps the loop closed.
 * ``SimCentralOffice`` (FXO): ``ring(number, name)`` rings with the region's cadence and sends
-  caller ID in the region's format and timing (``board.regions``); when the box seizes it gives
+  caller ID in the region's format and timing (``board.regions``; in Japan NTT's handshake: CAR
+  until the box answers it, the FSK while the box is off hook, then ringing once it is back on
+  hook, or ringing without caller ID when it never answers CAR); when the box seizes it gives
   dial tone, collects DTMF, rings the far end (ringback) and answers (optionally reversing
   polarity); ``hangup(tone=...)`` clears with busy/congestion, polarity reversal and/or a
   loop-current drop; the far party plays audio (``far_play``, ``far_dtmf``) and records what
@@ -43,7 +48,8 @@ from board.cadence import CallProgressDetector
 from board.callerid import (CallerId, CallerIdReceiver, CallerIdSender, REGIONS as CID_REGIONS,
                            fsk_standard)
 from board.driver import FRAME, Driver, DriverPort, decode, encode
-from board.regions import (CID_AFTER_FIRST_RING, CID_DTMF_BEFORE_RING, CID_POLARITY_REVERSAL,
+from board.regions import (CAR_CADENCE, CAR_MAX_BURST, CAR_TIMEOUT, CID_AFTER_FIRST_RING,
+                           CID_CAR, CID_DTMF_BEFORE_RING, CID_POLARITY_REVERSAL,
                            region as region_profile)
 from firmware.media.dtmf import DtmfDetector, digit_freqs
 from firmware.media.tones import TONES, ToneGenerator, ToneSpec, dbm0_to_amplitude
@@ -51,6 +57,7 @@ from firmware.media.tones import TONES, ToneGenerator, ToneSpec, dbm0_to_amplitu
 __all__ = ["SimClock", "SimHat", "SimPhone", "SimCentralOffice", "CoConfig", "SimError"]
 
 TICK = 0.02
+ID_WAIT = 3.0       # a Number Display phone off hook for its caller ID gives up after this (guess)
 
 
 class SimError(RuntimeError):
@@ -192,6 +199,11 @@ class SimPhone:
         self._burst = array("h")
         self._dtmf: DtmfDetector | None = None
         self._progress: CallProgressDetector | None = None
+        # jp: an NTT Number Display phone answers CAR for its caller ID (a test may switch it
+        # off: a plain phone, which the exchange must ring without caller ID)
+        self.number_display = self.region.cid_start == CID_CAR
+        self._id_phase = False                # the loop is closed for the caller ID
+        self._id_timer = None
         self._on_hook_listen()
 
     # --- scripting -----------------------------------------------------------------------------
@@ -260,10 +272,13 @@ class SimPhone:
         return self.caller_ids[-1][2] if self.caller_ids else None
 
     def status(self) -> dict:
+        cid = self.caller_ids[-1] if self.caller_ids else None
         return {"port": self.port.name, "hook": "off" if self.off_hook else "on",
                 "ringing": self.ringing, "ring_cadence_ms": self.ring_cadence()[:8],
                 "polarity": "reversed" if self.polarity_reversed else "normal", "mwi": self.mwi,
                 "caller_id": repr(self.caller_id) if self.caller_id else None,
+                "cid": {"number": cid[2].number, "name": cid[2].name, "standard": cid[1],
+                        "at": round(cid[0], 3)} if cid else None,
                 "tones": list(self.tones), "digits": self.digits}
 
     # --- the driver's side ---------------------------------------------------------------------
@@ -281,6 +296,14 @@ class SimPhone:
             self._dtmf = DtmfDetector()
             self._progress = CallProgressDetector(self.region.tone_zone,
                                                   ("dial", "busy", "congestion", "ringback"))
+            if self._id_phase:
+                # the handset comes up while the caller-ID circuit holds the loop: the loop
+                # stays closed (no new off-hook), and it is not opened when the ID is done
+                self._id_phase = False
+                if self._id_timer is not None:
+                    self._id_timer.cancel()
+                    self._id_timer = None
+                return
             self.port.emit(port.OffHook(), now)
         else:
             self._talk.queue = array("h")
@@ -289,12 +312,30 @@ class SimPhone:
 
     def _on_hook_listen(self) -> None:
         self._dtmf = self._progress = None
-        self._receivers = [CallerIdReceiver(s) for s in ("bell", "etsi", "dtmf")]
+        self._receivers = [CallerIdReceiver(s) for s in ("bell", "etsi", "ntt", "dtmf")]
+
+    def _primary_response(self) -> None:
+        """NTT Number Display: CAR heard; close the loop so the exchange sends the caller ID."""
+        self.ring_stop()   # ring trip
+        self._id_phase = True
+        self._id_timer = self.hat.clock.call_later(ID_WAIT, self._id_end)
+        self.port.emit(port.OffHook(), self.hat.clock.now)
+
+    def _id_end(self) -> None:
+        """Caller ID received (or waited for long enough): open the loop again, which tells the
+        exchange to ring."""
+        if not self._id_phase:
+            return
+        self._id_phase = False
+        if self._id_timer is not None:
+            self._id_timer.cancel()
+            self._id_timer = None
+        self.port.emit(port.OnHook(), self.hat.clock.now)
 
     def ring_start(self, cadence: tuple[float, ...]) -> None:
         if not cadence or len(cadence) % 2 or any(d <= 0 for d in cadence):
             raise SimError(f"a ring cadence is on/off pairs of positive seconds, not {cadence!r}")
-        if self.off_hook:
+        if self.off_hook or self._id_phase:
             return       # ring trip: a SLIC does not ring an off-hook phone
         self.ring_stop()
         self._cadence = cadence
@@ -303,6 +344,11 @@ class SimPhone:
     def _ring_step(self, i: int) -> None:
         now = self.hat.clock.now
         on = i % 2 == 0
+        last = self.ring_log[-1] if self.ring_log else None
+        if not on and self.number_display and not self.off_hook and last is not None \
+                and last.on and last.end is None and now - last.start <= CAR_MAX_BURST:
+            self._primary_response()   # a burst as short as CAR: it asks for the caller ID
+            return
         if self.ring_log and self.ring_log[-1].end is None:
             self.ring_log[-1].end = now
         self.ring_log.append(RingPeriod(on, now))
@@ -339,10 +385,13 @@ class SimPhone:
                 if cid is None:
                     continue
                 # both FSK receivers decode either standard: say which one the burst was
-                std = r.standard if r.standard == "dtmf" else fsk_standard(self._burst)
+                # (NTT's framing names itself: no other receiver takes its messages)
+                std = r.standard if r.standard in ("dtmf", "ntt") else fsk_standard(self._burst)
                 if not (self.caller_ids and self.caller_ids[-1][2] == cid
                         and now - self.caller_ids[-1][0] < 1.0):
                     self.caller_ids.append((now, std, cid))
+                if self._id_phase:   # got it: back on hook (from the loop, not mid-feed)
+                    self.hat.clock.call_later(0.0, self._id_end)
             return
         self.heard.extend(samples)
         if len(self.heard) > 8000 * 60:
@@ -378,6 +427,11 @@ class CoConfig:
     cid_delay: float = 0.5                 # after-first-ring: ring end -> caller ID
     cid_after_reversal: float = 0.25       # polarity reversal -> caller ID
     ring_after_cid: float = 0.4            # caller ID end -> first ring
+    number_display: bool = True            # jp: the line has NTT Number Display (CAR first)
+    car_timeout: float = CAR_TIMEOUT       # jp: CAR unanswered this long: ring without caller ID
+    cid_after_answer: float = 0.2          # jp: primary response -> FSK (guess)
+    ring_after_release: float = 0.2        # jp: the box back on hook -> first ring (guess)
+    id_release_timeout: float = 3.0        # jp: FSK end -> box still off hook: answered (guess)
 
 
 class SimCentralOffice:
@@ -404,6 +458,10 @@ class SimCentralOffice:
         self._detector: DtmfDetector | None = None
         self._far_dtmf: DtmfDetector | None = None
         self._digit_timer = None
+        # jp: "car" while CAR rings for the primary response, "id" while the box is off hook
+        # for the caller ID (``_cid`` is what it gets)
+        self._nd: str | None = None
+        self._cid: CallerId | None = None
         hp = config.hangup_polarity
         self.hangup_polarity = self.region.disconnect_polarity if hp is None else hp
 
@@ -436,6 +494,13 @@ class SimCentralOffice:
             dur = self._cid_seconds(cid)
             self._send_cid(cid)
             self._ring_from(dur + c.ring_after_cid)
+        elif start == CID_CAR and c.number_display:
+            self._nd, self._cid = "car", cid
+            self._log("car")
+            self._ring_from(0.0, CAR_CADENCE)
+            self._after(c.car_timeout, self._car_unanswered)
+        else:   # jp without Number Display: plain ringing
+            self._ring_from(0.0)
 
     def cancel(self) -> None:
         """The caller gives up before the box answers."""
@@ -444,6 +509,7 @@ class SimCentralOffice:
         self._stop_ringing()
         self._restore_polarity()
         self.state = "idle"
+        self._nd = self._cid = None
         self._log("cancel")
 
     def hangup(self, tone: str | None = "default", *, polarity: bool | None = None,
@@ -502,13 +568,32 @@ class SimCentralOffice:
         return len(CallerIdSender(region=self.region.code).samples(cid)) / 8000
 
     def _send_cid(self, cid: CallerId) -> None:
-        if self.state == "alerting" and not self.box_off_hook:
-            self._out.extend(CallerIdSender(region=self.region.code).samples(cid))
+        # on hook, except NTT's, which goes to a terminal off hook after answering CAR
+        if self.state == "alerting" and self.box_off_hook == (self._nd == "id"):
+            samples = CallerIdSender(region=self.region.code).samples(cid)
+            self._out.extend(samples)
             self._log("caller-id")
+            if self._nd == "id":
+                self._after(len(samples) / 8000 + self.config.id_release_timeout,
+                            self._id_not_released)
 
-    def _ring_from(self, delay: float) -> None:
-        self._cadence = self.region.ring_cadence
+    def _ring_from(self, delay: float, cadence: tuple[float, ...] | None = None) -> None:
+        self._cadence = cadence or self.region.ring_cadence
         self._after(delay, self._ring_step, 0)
+
+    def _car_unanswered(self) -> None:
+        """No primary response: the line's terminal has no Number Display; ring it plainly."""
+        if self.state == "alerting" and self._nd == "car":
+            self._stop_ringing()
+            self._nd = None
+            self._log("car unanswered")
+            self._ring_from(0.0)
+
+    def _id_not_released(self) -> None:
+        """Still off hook well after the caller ID: someone answered during it."""
+        if self.state == "alerting" and self._nd == "id" and self.box_off_hook:
+            self._nd = None
+            self._answered()
 
     def _ring_step(self, i: int) -> None:
         if self.state != "alerting":
@@ -544,11 +629,14 @@ class SimCentralOffice:
         if self.box_off_hook:
             return
         self.box_off_hook = True
-        if self.state == "alerting":
+        if self.state == "alerting" and self._nd == "car":
+            # NTT: the primary response; the caller ID follows, the call is not answered
             self._stop_ringing()
-            self.state = "connected"
-            self._far_dtmf = DtmfDetector()
-            self._log("box answered")
+            self._nd = "id"
+            self._log("primary response")
+            self._after(self.config.cid_after_answer, self._send_cid, self._cid)
+        elif self.state == "alerting":
+            self._answered()
         elif self.state == "idle":
             self.state = "dialtone"
             self.dialed = ""
@@ -556,10 +644,23 @@ class SimCentralOffice:
             self._play("dial")
             self._log("box seized")
 
+    def _answered(self) -> None:
+        self._stop_ringing()
+        self.state = "connected"
+        self._far_dtmf = DtmfDetector()
+        self._log("box answered")
+
     def box_release(self) -> None:
         if not self.box_off_hook:
             return
         self.box_off_hook = False
+        if self.state == "alerting" and self._nd == "id":
+            # NTT: back on hook = caller ID received; now the ordinary ringing
+            self._stop_ringing()
+            self._nd = None
+            self._log("caller-id received")
+            self._ring_from(self.config.ring_after_release)
+            return
         if self.state == "connected":
             self.far_hung_up_by_box = True
         self._cancel_timers()
@@ -568,6 +669,7 @@ class SimCentralOffice:
         self._tone = None
         self._far = _Talker()
         self.state = "idle"
+        self._nd = self._cid = None
         self._log("box released")
         self._restore_polarity()
 

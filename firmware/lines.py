@@ -218,7 +218,8 @@ class Lines:
         try:
             self.ports = AnalogPorts(self.clock, self.driver, extensions=exts, trunks=trunks,
                                      dial_plan=self._dial_plan(), start_call=self._start_call,
-                                     media=self.pbx.media, fxo_configs=lines, fxs_configs=phones)
+                                     media=self.pbx.media, fxo_configs=lines, fxs_configs=phones,
+                                     directory=self._extension_name)
         except ValueError as exc:  # an FXS number on an FXO port...: keep the lines we had
             log.error("ports: %s; keeping the previous port configuration", exc)
             return
@@ -238,6 +239,12 @@ class Lines:
                 return None  # more digits could still make another number
             return number in known or outside
         return complete
+
+    def _extension_name(self, number: str) -> str:
+        """An extension's configured name ("" for none): looked up at each call, so a reload
+        that renames it shows at the next one."""
+        ext = self.pbx.extensions.get(number)
+        return getattr(ext, "name", "") or ""
 
     def _start_call(self, leg: Any) -> None:
         call = Call(self.pbx, leg, call_id=f"analog-{uuid.uuid4().hex}")

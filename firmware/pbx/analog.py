@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 _PORT_COMMANDS = (bport.Ring, bport.StopRing, bport.Seize, bport.Release, bport.SendCallerId,
                   bport.SetPolarity, bport.SetMwi, bport.PlayTone, bport.StopTone, bport.SendDigit)
 VOICE_DBM0 = -45.0     # a frame louder than this is "voice" for the FXO silence timeout
+# An FXO line listens for caller ID on hook, and off hook while it answers CAR for it (jp).
+_CID_STATES = frozenset({FxoState.IDLE, FxoState.RINGING, FxoState.CALLER_ID})
 
 
 def codecs_for(p: DriverPort) -> tuple[Codec, ...]:
@@ -101,7 +103,7 @@ class LineRunner:
                 for d in self._dtmf.feed(x):
                     line.digit(d.digit, now)
         else:
-            if self._cid is not None and line.state in (FxoState.IDLE, FxoState.RINGING):
+            if self._cid is not None and line.state in _CID_STATES:
                 cid = self._cid.feed(x)
                 if cid is not None:
                     line.caller_id(cid, now)
@@ -196,7 +198,7 @@ class FxsLeg(_AnalogLeg):
         assert self.setup is not None
         line = self.runner.line
         assert isinstance(line, FxsLine)
-        now, cid = self.runner.clock.time(), caller_id_of(self.setup)
+        now, cid = self.runner.clock.time(), caller_id_of(self.ports.named(self.setup, self.call))
         if line.state is FxsState.IDLE and self.ports._take(self):
             line.ring(cid, now)
         elif self.ports._can_wait(self) and line.wait(cid, now):
@@ -233,6 +235,10 @@ class AnalogPorts:
     hears hook flashes. ``clock`` must be the driver's time base, because events carry its
     ``now`` and the lines' deadlines are set from it: the loop for DAHDI, ``SimHat.clock`` for
     the simulated HAT (also when it ticks in real time from the loop).
+
+    ``directory(number)`` is the configured name of an extension ("" when it has none): an
+    analog phone rung by an extension whose call carries no display name shows that name
+    (``named``). It is asked at each call, so a renamed extension shows its new name.
     """
 
     def __init__(self, clock: Clock, driver: Driver, *, extensions: Mapping[str, str],
@@ -243,8 +249,10 @@ class AnalogPorts:
                  names: Mapping[str, str] | None = None,
                  media: "MediaEngine | None" = None,
                  fxo_configs: Mapping[str, FxoConfig] | None = None,
-                 fxs_configs: Mapping[str, FxsConfig] | None = None) -> None:
+                 fxs_configs: Mapping[str, FxsConfig] | None = None,
+                 directory: Callable[[str], str] | None = None) -> None:
         self.clock, self.driver = clock, driver
+        self.directory = directory
         self.start_call, self.on_flash = start_call, on_flash
         self.media = media
         self._by_port: dict[str, _AnalogLeg | None] = {}
@@ -311,6 +319,18 @@ class AnalogPorts:
                 self._attach(leg)
                 return leg
         return None
+
+    def named(self, setup: Setup, call: "Call | None") -> Setup:
+        """``setup`` with the caller's configured extension name when it carries no name of its
+        own and the caller is that extension (the call's first leg is authenticated as it). A
+        display name the caller sent wins; an outside number that happens to equal an
+        extension number is not given that extension's name."""
+        if setup.caller_name or not setup.caller or self.directory is None or call is None:
+            return setup
+        if getattr(call.a, "user", None) != setup.caller:
+            return setup
+        name = self.directory(setup.caller)
+        return replace(setup, caller_name=name) if name else setup
 
     def set_mwi(self, number: str, on: bool) -> None:
         name = self.extensions.get(number)

@@ -100,6 +100,43 @@ def test_call_to_an_analog_extension_rings_with_caller_id_and_is_answered():
     assert leg.call.of(Release) == [Release("callee-hangup")] and leg.ended
 
 
+class CallFrom(FakeCall):
+    """A FakeCall whose first leg is ``user`` (an authenticated extension) or an outside line."""
+
+    def __init__(self, user: str | None) -> None:
+        super().__init__()
+        self.a = type("Leg", (), {"user": user})()
+
+
+@pytest.mark.parametrize("caller_name, a_user, shown", [
+    ("", "301", "PROBE ONE"),          # an extension without a display name: its configured name
+    ("ALICE", "301", "ALICE"),         # a display name it sent wins
+    ("", None, None),                  # an outside number that equals an extension number
+])
+def test_an_extension_calling_without_a_display_name_shows_its_configured_name(caller_name, a_user,
+                                                                               shown):
+    names = {"301": "PROBE ONE"}
+    hat, ports, _, _ = make("us", directory=lambda n: names.get(n, ""))
+    leg = ports.route("202", Setup(caller="301", caller_name=caller_name, callee="202", codecs=()))
+    leg.call = CallFrom(a_user)
+    asyncio.run(leg.start())
+    phone = hat.phone("fxs2")
+    hat.advance(4.0)                   # us: Bell 202 MDMF after the first ring
+    assert phone.caller_ids and phone.caller_ids[0][1] == "bell"
+    assert (phone.caller_id.number, phone.caller_id.name) == ("301", shown)
+
+
+def test_a_japanese_line_answers_car_and_rings_in_with_the_number():
+    hat, ports, calls, _ = make("jp")
+    co = hat.co("fxo1")
+    co.ring("0312345678")
+    hat.run_until(lambda: bool(calls), timeout=10.0)
+    (setup,) = calls[0].of(Setup)
+    assert (setup.caller, setup.callee) == ("0312345678", "500")
+    assert [w for _, w in co.log][:5] == ["ring", "car", "primary response", "caller-id",
+                                         "caller-id received"]
+
+
 def test_ringing_a_busy_phone_is_refused_and_flash_reaches_the_controller():
     hat, ports, calls, flashes = make("us", fxs_config=FxsConfig(call_waiting=False))
     phone = hat.phone("fxs1")

@@ -132,6 +132,41 @@ def test_india_phone_decodes_dtmf_caller_id_before_the_ring():
     assert phone.caller_ids[0][0] < phone.ring_log[0].start
 
 
+def test_japan_number_display_phone_answers_car_decodes_ntt_then_rings():
+    hat, w = fxs_wire("jp")
+    phone = hat.phone("fxs1")
+    hooks: list[tuple[float, object]] = []
+    inner = w.port.on_event
+    w.port.on_event = lambda e, now: (hooks.append((now, e)), inner(e, now))
+    w.line.ring(CallerId(number="0312345678"), hat.now)
+    w.pump()
+    hat.advance(7.0)
+    assert [(s, c.number) for _, s, c in phone.caller_ids] == [("ntt", "0312345678")]
+    assert [type(e) for _, e in hooks] == [port.OffHook, port.OnHook]   # the ID, no answer
+    car, *rings = phone.ring_log
+    assert car.on and car.end - car.start == pytest.approx(0.5, abs=0.03)
+    assert car.end == hooks[0][0]                        # answered in CAR's first pause
+    assert hooks[0][0] < phone.caller_ids[0][0] <= hooks[1][0] <= rings[0].start
+    assert phone.ring_cadence()[1:3] == [1000, 2000] and w.calls == []
+    phone.lift()
+    hat.advance(0.1)
+    assert w.calls == [ev.Answer(w.line.config.codecs)]
+
+
+def test_japan_phone_without_number_display_is_rung_without_caller_id():
+    hat, w = fxs_wire("jp")
+    phone = hat.phone("fxs1")
+    phone.number_display = False
+    w.line.ring(CallerId(number="0312345678"), hat.now)
+    w.pump()
+    hat.advance(10.0)
+    assert phone.caller_ids == [] and not any(isinstance(c, port.SendCallerId) for c in w.commands)
+    assert phone.ring_cadence()[:12] == [500] * 12       # CAR for car_timeout (6 s) ...
+    first = next(p for p in phone.ring_log if p.end is not None and p.end - p.start > 0.9)
+    assert first.start == pytest.approx(6.0, abs=0.03)   # ... then the ordinary rings
+    assert phone.ring_cadence()[-2:] == [1000, 2000]
+
+
 def test_lift_hears_dial_tone_then_dtmf_digits_make_a_setup():
     hat, w = fxs_wire("de")
     phone = hat.phone("fxs1")
@@ -227,11 +262,42 @@ def test_inbound_call_with_the_regions_caller_id(region, before_ring):
     assert reversal == (region in ("uk", "fr"))
 
 
-def test_japan_rings_without_caller_id_and_is_answered_after_n_rings():
+def test_japan_number_display_the_box_answers_car_takes_the_number_then_the_call():
     hat, w = fxo_wire("jp", FxoConfig(rings_before_answer=2))
+    co = hat.co("fxo1")
+    events: list[tuple[float, object]] = []
+    inner = w.port.on_event
+    w.port.on_event = lambda e, now: (events.append((now, e)), inner(e, now))
+    co.ring("0312345678")
+    t = hat.run_until(lambda: bool(w.calls), timeout=10.0)
+    assert w.calls[0].caller == "0312345678"
+    log = [what for _, what in co.log]
+    assert log == ["ring", "car", "primary response", "caller-id", "caller-id received",
+                   "box answered"], co.log
+    assert w.commands == [port.Seize(), port.Release(), port.Seize()]
+    bursts = [now for now, e in events if isinstance(e, (port.RingStart, port.RingStop))]
+    assert bursts[1] - bursts[0] == pytest.approx(0.5, abs=0.03)     # CAR
+    assert bursts[3] - bursts[2] == pytest.approx(1.0, abs=0.03)     # then an ordinary ring
+    cid_at = next(when for when, what in co.log if what == "caller-id")
+    assert bursts[1] < cid_at < bursts[2] and t < 3.0    # answered on the first ring: it had the ID
+
+
+def test_japan_line_without_number_display_rings_plainly_and_is_answered_after_n_rings():
+    hat, w = fxo_wire("jp", FxoConfig(rings_before_answer=2), CoConfig(number_display=False))
     hat.co("fxo1").ring("0312345678")
     t = hat.run_until(lambda: bool(w.calls), timeout=10.0)
     assert w.calls[0].caller == "" and 3.0 <= t <= 4.1     # two 1 s rings, 2 s apart
+    assert w.commands == [port.Seize()]
+
+
+def test_japan_exchange_rings_without_caller_id_when_car_is_not_answered():
+    # a box that does not take 0.5 s bursts for CAR: the exchange gives up on CAR after 6 s
+    hat, w = fxo_wire("jp", FxoConfig(rings_before_answer=2, car_max=0.3))
+    co = hat.co("fxo1")
+    co.ring("0312345678")
+    t = hat.run_until(lambda: bool(w.calls), timeout=15.0)
+    assert w.calls[0].caller == "" and "caller-id" not in [what for _, what in co.log]
+    assert ("car unanswered" in [what for _, what in co.log]) and t > 6.0
 
 
 def test_outbound_call_dial_tone_digits_answer_reversal_audio_and_busy_clear():

@@ -248,3 +248,18 @@ def test_sender_validates():
         CallerIdSender("dtmf", dtmf_on_ms=30)
     with pytest.raises(ValueError):
         CallerIdSender()
+
+
+@pytest.mark.parametrize("standard, name, sent", [
+    ("bell", "PROBE ONE", "PROBE ONE"),
+    ("bell", "Reception Front Desk", "Reception Front"),   # MDMF carries 15 characters
+    ("etsi", "Reception Front Desk", "Reception Front Desk"),
+    ("etsi", "Zoë Müller", "Zo? M?ller"),                 # ASCII only on the line
+    ("dtmf", "PROBE ONE", None),                           # DTMF carries no name
+])
+def test_a_name_is_fitted_to_what_the_format_carries(standard, name, sent):
+    cid = CallerId(number="1001", name=name)
+    tx = CallerIdSender(standard)
+    rx = CallerIdReceiver(standard)
+    got = rx.feed(tx.samples(cid) + array("h", bytes(1600)))
+    assert got == CallerId(number="1001", name=sent)

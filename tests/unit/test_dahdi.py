@@ -341,3 +341,21 @@ def test_a_line_machine_runs_above_the_driver():
         d.close()
     asyncio.run(main_())
     assert fxs.audio.tone == "dial"
+
+
+def test_japanese_caller_id_goes_to_an_off_hook_phone_without_on_hook_transmission():
+    """NTT's FSK follows the phone's primary response to CAR: its loop is closed, so the
+    SLIC passes the audio as in a call and no on-hook transmission is asked for."""
+    from board.callerid import CallerId, CallerIdReceiver
+    k, d = drv(region="jp")
+    fxs, _ = d.open()
+    k.calls.clear()
+    cid = CallerId(number="0312345678")
+    fxs.send(port.SendCallerId(cid, before_ring=True))
+    assert k.calls == []
+    rx = CallerIdReceiver("ntt")
+    got = None
+    while fxs.audio.signalling:
+        got = got or rx.feed(decode("ulaw", fxs.audio.next_frame()))
+    assert got == cid
+    d.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from board import port
-from board.callerid import CallerId
+from board.callerid import CallerId, CallerIdReceiver, CallerIdSender
 from board.fxo import G711, FxoConfig, FxoLine, FxoState
 from board.regions import CID_AFTER_FIRST_RING, REGIONS, region
 from firmware.media.tones import TONES
@@ -48,6 +48,71 @@ def test_us_ring_then_caller_id_answers_after_the_first_ring():
     line.caller_id(ALICE, 3.2)              # decoded in the first silent interval
     assert drain(line) == [port.Seize(), inbound_setup(ALICE)]
     assert line.state is FxoState.CONNECTED
+
+
+# --- Japan: the box answers CAR for NTT's caller ID, then takes the call on the rings ---------
+
+def ntt_heard(cid: CallerId) -> CallerId | None:
+    """What the line's NTT receiver decodes from the exchange's FSK for ``cid``, 20 ms at a time
+    (as the analog runner feeds it)."""
+    x = CallerIdSender(region="jp").samples(cid)
+    rx = CallerIdReceiver(REGIONS["jp"].cid_standard)
+    got = None
+    for i in range(0, len(x) + 160, 160):
+        got = got or rx.feed(x[i:i + 160])
+    return got
+
+
+def test_japan_car_is_answered_briefly_then_the_rings_bring_the_call_with_its_number():
+    line = FxoLine("jp")
+    cid = CallerId(number="0312345678")
+    line.on_event(port.RingStart(), 0.0)
+    line.on_event(port.RingStop(), 0.5)                     # a 0.5 s burst: CAR
+    assert drain(line) == [port.Seize()]                    # primary response, no call yet
+    assert line.state is FxoState.CALLER_ID
+    heard = ntt_heard(cid)
+    assert heard == cid
+    line.caller_id(heard, 0.9)
+    assert drain(line) == [port.Release()]                  # back on hook: "received"
+    assert line.state is FxoState.RINGING and line.rings == 0
+    ring(line, (1.0, 2.0), 1.2)                             # the first ordinary ring
+    assert drain(line) == [port.Seize(), inbound_setup(cid)]
+    assert line.state is FxoState.CONNECTED
+
+
+def test_japan_no_caller_id_after_answering_car_goes_back_on_hook_and_rings_in_anyway():
+    cfg = FxoConfig(rings_before_answer=2)
+    line = FxoLine("jp", config=cfg)
+    ring(line, (0.5, 0.5), 0.0)
+    assert drain(line) == [port.Seize()]
+    advance(line, 0.5 + cfg.cid_wait - 0.01)
+    assert drain(line) == []
+    advance(line, 0.5 + cfg.cid_wait)
+    assert drain(line) == [port.Release()]
+    t = ring(line, (1.0, 2.0), 3.5)
+    assert drain(line) == []
+    ring(line, (1.0, 2.0), t)
+    assert drain(line) == [port.Seize(), inbound_setup(None)]
+
+
+def test_japan_line_without_number_display_rings_normally():
+    line = FxoLine("jp", config=FxoConfig(rings_before_answer=2))
+    t = ring(line, (1.0, 2.0), 0.0)                         # 1 s: a ring, not CAR
+    assert drain(line) == [] and line.rings == 1
+    ring(line, (1.0, 2.0), t)
+    assert drain(line) == [port.Seize(), inbound_setup(None)]
+
+
+def test_japan_caller_gives_up_after_the_caller_id():
+    cfg = FxoConfig()
+    line = FxoLine("jp", config=cfg)
+    ring(line, (0.5, 0.5), 0.0)
+    line.caller_id(CallerId(number="0312345678"), 0.9)
+    assert drain(line) == [port.Seize(), port.Release()]
+    assert not line.dial("117", 2.0)                        # the line is taken by the call
+    advance(line, 0.9 + cfg.ring_timeout)
+    assert drain(line) == [] and line.state is FxoState.IDLE and line.cid is None
+    assert line.get_timer() is None
 
 
 def test_without_caller_id_answers_after_n_rings():

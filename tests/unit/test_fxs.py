@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from board import port
-from board.callerid import CallerId
+from board.callerid import CallerId, CallerIdReceiver, CallerIdSender
+from board.driver import LineAudio, decode
 from board.fxs import G711, Flash, FxsConfig, FxsLine, FxsState, SwapCalls, prefix_plan
 from board.regions import REGIONS
 from firmware.pbx import events as ev
@@ -163,11 +164,85 @@ def test_india_dtmf_caller_id_before_ring_and_caller_gives_up():
     assert line.state is FxsState.IDLE and line.get_timer() is None
 
 
-def test_japan_rings_without_caller_id():
+# --- Japan: NTT Number Display (CAR, primary response, FSK off hook, then ringing) -----------
+
+JP_RING = port.Ring(REGIONS["jp"].ring_cadence)
+
+
+def sent_caller_id(cmd: port.SendCallerId) -> CallerId | None:
+    """What an NTT receiver decodes from the audio the port plays for ``cmd``."""
+    audio = LineAudio(REGIONS["jp"])
+    audio.send_caller_id(cmd.cid)
+    rx = CallerIdReceiver("ntt")
+    got = None
+    while audio.signalling:
+        got = got or rx.feed(decode(audio.law, audio.next_frame()))
+    return got
+
+
+def test_japan_car_then_caller_id_to_the_off_hook_phone_then_ringing():
+    line = FxsLine("jp", "201", PLAN)
+    cid = CallerId(number="0312345678")
+    assert line.ring(cid, 0.0)
+    assert drain(line) == [port.Ring((0.5, 0.5))]            # CAR, not the 1 s ring
+    advance(line, 0.4)
+    assert drain(line) == []
+    line.on_event(port.OffHook(), 0.5)                      # primary response
+    assert drain(line) == [port.StopRing()]                 # no Answer: nobody answered yet
+    assert line.state is FxsState.RINGING
+    advance(line, 0.69)
+    assert drain(line) == []
+    advance(line, 0.7)                                      # cid_after_answer later: the FSK
+    [cmd] = drain(line)
+    assert isinstance(cmd, port.SendCallerId) and sent_caller_id(cmd) == cid
+    line.on_event(port.OnHook(), 1.1)                       # "received": now it rings
+    assert drain(line) == [JP_RING]
+    advance(line, 30.0)                                     # that on-hook was no hang-up
+    assert drain(line) == [] and line.state is FxsState.RINGING
+    line.on_event(port.OffHook(), 31.0)
+    assert drain(line) == [port.StopRing(), ev.Answer(G711)]
+
+
+def test_japan_phone_that_never_answers_car_is_rung_without_caller_id():
     line = FxsLine("jp", "201", PLAN)
     line.ring(CallerId(number="0312345678"), 0.0)
-    advance(line, 10.0)
-    assert drain(line) == [port.Ring((1.0, 2.0))]
+    assert drain(line) == [port.Ring((0.5, 0.5))]
+    advance(line, FxsConfig().car_timeout - 0.01)
+    assert drain(line) == []
+    advance(line, FxsConfig().car_timeout)
+    assert drain(line) == [port.StopRing(), JP_RING]
+    advance(line, 60.0)
+    assert drain(line) == []                                # and no caller ID later either
+    line.on_event(port.OffHook(), 61.0)
+    assert drain(line) == [port.StopRing(), ev.Answer(G711)]
+
+
+def test_japan_handset_lifted_during_car_is_answered_after_the_caller_id():
+    cfg = FxsConfig()
+    line = FxsLine("jp", "201", PLAN, config=cfg)
+    cid = CallerId(number="0312345678")
+    line.ring(cid, 0.0)
+    line.on_event(port.OffHook(), 0.3)                      # a person, not the ID circuit
+    advance(line, 0.5)
+    out = drain(line)
+    assert out[:2] == [port.Ring((0.5, 0.5)), port.StopRing()]
+    assert len(out) == 3 and isinstance(out[2], port.SendCallerId)
+    sent = CallerIdSender(region="jp").duration(cid)
+    advance(line, 0.5 + sent + cfg.cid_release_timeout - 0.01)
+    assert drain(line) == []
+    advance(line, 0.5 + sent + cfg.cid_release_timeout)
+    assert drain(line) == [ev.Answer(G711)] and line.state is FxsState.CONNECTED
+
+
+def test_japan_caller_gives_up_while_the_phone_takes_its_caller_id():
+    line = FxsLine("jp", "201", PLAN)
+    line.ring(CallerId(number="0312345678"), 0.0)
+    line.on_event(port.OffHook(), 0.5)
+    drain(line)
+    line.handle_call_event(ev.Release("cancel"), 0.6)
+    line.on_event(port.OnHook(), 1.0)                       # the phone's "received"
+    advance(line, 30.0)
+    assert drain(line) == [] and line.state is FxsState.IDLE and line.get_timer() is None
 
 
 def connected(region: str = "us") -> FxsLine:

@@ -112,8 +112,9 @@ def test_line_test_proposes_the_regions_settings(region):
 
 
 def test_japan_without_caller_id_and_an_attenuated_line():
-    """No caller ID in JP; the dial tone comes in 6 dB low: a receive gain is proposed."""
-    co = CoConfig(answer_polarity=False, level_db=-6.0)
+    """A JP line without Number Display (no CAR, no caller ID); the dial tone comes in 6 dB
+    low: a receive gain is proposed."""
+    co = CoConfig(answer_polarity=False, level_db=-6.0, number_display=False)
     report, hat, _ = run("jp", co)
     assert report.cid_standard is None and "none heard" in report.text()
     assert report.region == "jp", report.text()
@@ -121,6 +122,22 @@ def test_japan_without_caller_id_and_an_attenuated_line():
     assert report.settings["rx_gain_db"] == pytest.approx(6.0, abs=1.0)
     assert report.settings["disconnect_polarity"] is True       # the JP default
     assert report.far_level_dbm0 == pytest.approx(-10.0, abs=1.5)
+
+
+def test_japan_number_display_is_answered_and_recognised():
+    """A JP line with Number Display rings CAR first: the test answers it as a Number Display
+    phone would, hears NTT's message, and times the ringing that follows, not the CAR bursts."""
+    report, hat, _ = run("jp", CoConfig(answer_polarity=False))
+    reg = REGIONS["jp"]
+    log = [what for _, what in hat.co("fxo1").log]
+    assert log[:5] == ["ring", "car", "primary response", "caller-id", "caller-id received"], log
+    assert (report.cid_standard, report.cid_format, report.cid_start) == \
+        (reg.cid_standard, reg.cid_format, reg.cid_start), report.text()
+    assert report.caller_id is not None and report.caller_id.number == "01632960123"
+    assert cadence_matches(report.ring_cadence, [round(v * 1000) for v in reg.ring_cadence],
+                           tol=0.1), report.text()
+    assert report.region == "jp", report.text()
+    assert "NTT Number Display" in report.text()
 
 
 def test_outbound_only_and_a_far_end_that_never_hangs_up():
