@@ -39,7 +39,7 @@ from enum import Enum
 from board import port
 from board.callerid import CallerId
 from board.regions import CAR_MAX_BURST, CID_CAR, RegionProfile, region as region_profile
-from firmware.pbx import events as ev
+from firmware import events as ev
 from firmware.sip.sdp import Codec
 
 __all__ = ["FxoConfig", "FxoState", "FxoLine"]

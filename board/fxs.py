@@ -4,7 +4,7 @@ Pure and sans-I/O. A driver's hook events go in with ``on_event(event, now)``, d
 DTMF detector with ``digit(d, now)``, the controller's call events with
 ``handle_call_event(event, now)``; ``get_timer()``/``handle_timer(now)`` run the one deadline.
 ``next_output()`` yields, in order, port commands (``board.port``) for the driver and call
-events (``firmware.pbx.events``, plus ``Flash``) for the controller.
+events (``firmware.events``, plus ``Flash``) for the controller.
 
 Hook timing. An on-hook is not a hang-up until it has lasted ``flash_max``: a break of
 ``pulse_break`` length while dialing is a dial pulse (pulses end with a ``pulse_gap`` of loop
@@ -45,7 +45,7 @@ from board.regions import (CAR_CADENCE, CAR_TIMEOUT, CID_AFTER_FIRST_RING, CID_C
                            CID_DTMF_BEFORE_RING, CID_POLARITY_REVERSAL, RegionProfile,
                            region as region_profile)
 from firmware.media.tones import TONES
-from firmware.pbx import events as ev
+from firmware import events as ev
 from firmware.sip.sdp import Codec
 
 __all__ = ["Flash", "SwapCalls", "FxsConfig", "FxsState", "FxsLine", "DialPlan", "prefix_plan",
@@ -66,7 +66,7 @@ _CONGESTION_CAUSES = frozenset({"congestion", "not-found", "not-registered", "un
 @dataclass(frozen=True)
 class Flash:
     """The phone flashed the hook during a call (transfer / call waiting). A call event for the
-    controller; belongs in ``firmware.pbx.events`` once the controller handles it."""
+    controller; belongs in ``firmware.events`` once the controller handles it."""
 
 
 @dataclass(frozen=True)

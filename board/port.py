@@ -127,7 +127,7 @@ class Seize:
 
 @dataclass(frozen=True)
 class Release:
-    """FXO: go on hook. (Not the call event ``firmware.pbx.events.Release``.)"""
+    """FXO: go on hook. (Not the call event ``firmware.events.Release``.)"""
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from firmware.datadir import keep_private, warn_loose
-from firmware.extensions import ExtensionError, check_number, check_secret, generate_secret
-from firmware.pbx.settings import SETTINGS, SettingError, effective, parse_setting
-from firmware.running import notify
+from firmware.store.datadir import keep_private, warn_loose
+from firmware.config.extensions import ExtensionError, check_number, check_secret, generate_secret
+from firmware.config.settings import SETTINGS, SettingError, effective, parse_setting
+from firmware.acd.report import PERIODS, queue_report
+from firmware.api.running import notify
 from firmware.store.db import DB_NAME, Store
 
 
@@ -52,7 +53,6 @@ def _port(text: str) -> int:
     return port
 
 
-PERIODS: dict[str, float | None] = {"hour": 3600.0, "day": 86400.0, "all": None}
 
 
 def _when(text: str) -> float:
@@ -239,7 +239,7 @@ def notify_running(data: Path, rev: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from firmware.privileges import PrivilegeError, drop_to_owner
+    from firmware.system.privileges import PrivilegeError, drop_to_owner
 
     try:
         # As the data directory's owner, from the start: every file a command writes stays theirs,
@@ -320,8 +320,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _ports(store: Store, args: argparse.Namespace) -> int:
-    from firmware.lines import BOARD_FILE, validate_ports
-    from firmware.routes import trunks_of, validate_routes
+    from firmware.config.ports import validate_ports
+    from firmware.pbx.lines import BOARD_FILE
+    from firmware.config.routes import trunks_of, validate_routes
 
     doc = dict(await store.document("ports") or {})
     if args.port_command == "list":
@@ -378,8 +379,8 @@ async def _ports(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _routes(store: Store, args: argparse.Namespace) -> int:
-    from firmware.pbx.settings import effective
-    from firmware.routes import Routes, trunks_of, validate_routes
+    from firmware.config.settings import effective
+    from firmware.config.routes import Routes, trunks_of, validate_routes
 
     doc = list(await store.document("routes") or [])
     prefix = effective(await store.settings())["analog.trunk_prefix"]
@@ -428,7 +429,8 @@ async def _routes(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _voicemail(store: Store, args: argparse.Namespace) -> int:
-    from firmware.voicemail import Mailboxes, seal_pins, validate_voicemail
+    from firmware.config.voicemail import seal_pins, validate_voicemail
+    from firmware.store.messages import Mailboxes
 
     doc = dict(await store.document("voicemail") or {})
     boxes = dict(doc.get("mailboxes") or {})
@@ -480,7 +482,7 @@ async def _destinations_to(store: Store, mailbox: str) -> list[str]:
     """Where the IVR or a queue names ``mailbox`` as a voicemail destination."""
     from firmware.acd.schema import validate_queues
     from firmware.ivr.schema import ids, validate
-    from firmware.voicemail import mailboxes_of
+    from firmware.config.voicemail import mailboxes_of
 
     others = mailboxes_of(await store.document("voicemail")) - {mailbox}
     extensions = {e.number for e in await store.extensions()}
@@ -495,7 +497,7 @@ async def _destinations_to(store: Store, mailbox: str) -> list[str]:
 
 def _local_api(data: Path) -> Any:
     """The running box's local API (the one the web admin uses), found through its run.json."""
-    from firmware.localapi import LocalApi
+    from firmware.api.localapi import LocalApi
 
     try:
         api = json.loads((data / "run.json").read_text())["api"]
@@ -507,7 +509,7 @@ def _local_api(data: Path) -> Any:
 def _line_test(data: Path, args: argparse.Namespace) -> int:
     """Starts the guided line test on the running box, relays what the installer must do, and
     prints the report."""
-    from firmware.localapi import BoxUnreachable, Invalid
+    from firmware.api.localapi import BoxUnreachable, Invalid
 
     api = _local_api(data)
     try:
@@ -546,7 +548,7 @@ def _line_test(data: Path, args: argparse.Namespace) -> int:
 
 
 async def _apply_line(store: Store, port: str, settings: dict[str, Any]) -> int:
-    from firmware.lines import proposal_line
+    from firmware.config.ports import proposal_line
 
     doc = dict(await store.document("ports") or {})
     if "inbound" not in doc.get(port, {}):
@@ -561,7 +563,7 @@ def _sim(data: Path, argv: list[str]) -> int:
     """Sends one command to a running box's simulated HAT and prints the port's status."""
     import socket
 
-    from firmware.lines import SIM_SOCKET
+    from firmware.pbx.lines import SIM_SOCKET
 
     if not argv:
         raise CliError("say what to do, e.g. `linebox sim co fxo1 ring --cid 5551234`")
@@ -590,7 +592,7 @@ def _sim(data: Path, argv: list[str]) -> int:
 
 
 async def _prompt(store: Store, args: argparse.Namespace) -> int:
-    from firmware import uploads
+    from firmware.prompts import uploads
     from firmware.ivr.schema import validate
 
     data = store.path.parent
@@ -721,7 +723,7 @@ async def _queue_uses(store: Store, number: str) -> str | None:
     """The first place the queues or the recording policy name extension ``number``, if any:
     removing it would leave them pointing at nothing."""
     from firmware.acd.schema import validate_queues
-    from firmware.recpolicy import validate_recording_policy
+    from firmware.config.recpolicy import validate_recording_policy
 
     exts = {e.number for e in await store.extensions()}
     queues, policy = await store.document("queues"), await store.document("recording")
@@ -737,12 +739,13 @@ async def _queue_uses(store: Store, number: str) -> str | None:
 
 
 async def _config(store: Store, args: argparse.Namespace) -> int:
-    from firmware import configdoc
+    from firmware.config import document as configdoc
+    from firmware.store import document as stored
     from firmware.ivr.schema import said_texts
     from firmware.prompts import PromptError, say
 
     if args.config_command == "export":
-        text = json.dumps(await configdoc.export(store), indent=1) + "\n"
+        text = json.dumps(await stored.export(store), indent=1) + "\n"
         if args.file is None:
             sys.stdout.write(text)
         else:
@@ -770,7 +773,7 @@ async def _config(store: Store, args: argparse.Namespace) -> int:
             say(data_prompts(store), text)
         except PromptError as exc:
             raise CliError(f"cannot render {text!r} to speech: {exc}; nothing was changed") from None
-    await configdoc.apply(store, document)
+    await stored.apply(store, document)
     print(f"imported {args.file}: {len(document.get('extensions', []))} extension(s), "
           f"{len(document.get('settings', {}))} setting(s), IVR menus and numbers, "
           f"{len(document.get('queues') or [])} queue(s), recording policy, "
@@ -779,7 +782,7 @@ async def _config(store: Store, args: argparse.Namespace) -> int:
 
 
 def upload_names(store: Store) -> set[str]:
-    from firmware.uploads import names
+    from firmware.prompts.uploads import names
 
     return names(store.path.parent)
 
@@ -792,7 +795,7 @@ def data_prompts(store: Store) -> Path:
 async def _ivr(store: Store, args: argparse.Namespace) -> int:
     from firmware.acd.schema import validate_queues
     from firmware.ivr.schema import ids, said_texts, validate
-    from firmware.voicemail import mailboxes_of
+    from firmware.config.voicemail import mailboxes_of
     from firmware.prompts import PromptError, language, say
 
     sub = args.ivr_command
@@ -904,98 +907,6 @@ def _event_row(e: Any) -> dict[str, Any]:
             "wait": e.wait, "talk": e.talk, "wrapup": e.wrapup, "position": e.position, "reason": e.reason}
 
 
-def _r(x: float | None, digits: int = 1) -> float | None:
-    return None if x is None else round(x, digits)
-
-
-async def queue_report(store: Store, *, queue: str | None = None, agents: bool = False, period: str = "all",
-                       since: float | None = None, until: float | None = None, now: float) -> dict[str, Any]:
-    """The figures of `linebox queue stats --json` (keys documented in docs/config.md), for the CLI
-    and the web admin alike. Every figure comes from firmware.acd.stats over the stored queue log.
-
-    A call counts in the window (and period) it entered, with its outcome whenever it came, so a
-    report of yesterday shows how yesterday's callers fared. Agent times are cut exactly at
-    ``since`` and ``until`` (default: ``now``).
-    """
-    from firmware.acd.events import Kind
-    from firmware.acd.schema import queue_specs
-    from firmware.acd.stats import queue_stats
-
-    specs = queue_specs(await store.document("queues"))
-    seconds = PERIODS[period]
-    entered = [e for e in await store.queue_events(since=since, queue=queue)
-               if not (e.kind is Kind.ENTER and until is not None and e.time >= until)]
-    by_queue: dict[str, list[Any]] = {q: [] for q in specs if queue in (None, q)} if seconds is None else {}
-    for e in entered:
-        by_queue.setdefault(e.queue, []).append(e)
-    rows: list[dict[str, Any]] = []
-    for q in sorted(by_queue):
-        sl = specs[q].service_level if q in specs else 20.0
-        buckets = queue_stats(by_queue[q], period=seconds, service_level=sl)
-        if seconds is None and not buckets:
-            buckets = {(q, None): _empty_queue_stats()}
-        for (_, start), st in sorted(buckets.items(), key=lambda kv: kv[0][1] or 0.0):
-            rows.append({
-                "queue": q, "name": specs[q].name if q in specs else "", "period_start": _iso(start),
-                "service_level_seconds": sl,
-                "offered": st.offered, "answered": st.answered, "abandoned": st.abandoned,
-                "overflowed": st.overflowed, "transferred": st.transferred,
-                "answered_within_sl": st.answered_within_sl,
-                "service_level_pct": _r(None if st.service_level is None else 100 * st.service_level),
-                "asa": _r(st.asa), "aht": _r(st.aht), "average_talk": _r(st.average_talk),
-                "average_abandon_wait": _r(st.average_abandon_wait),
-                "longest_wait": _r(st.longest_wait) if st.offered else None,
-                "callbacks_requested": st.callbacks_requested, "callbacks_answered": st.callbacks_answered,
-                "callbacks_retried": st.callbacks_retried, "callbacks_failed": st.callbacks_failed,
-            })
-    report: dict[str, Any] = {"period": period, "since": _iso(since), "until": _iso(until), "queues": rows,
-                              "agents": None}
-    if agents:
-        end = now if until is None else min(until, now)
-        report["agents"] = await _agent_rows(store, queue, seconds, since, end)
-    return report
-
-
-def _empty_queue_stats() -> Any:
-    from firmware.acd.stats import QueueStats
-
-    return QueueStats()
-
-
-async def _agent_rows(store: Store, queue: str | None, seconds: float | None, since: float | None,
-                      end: float) -> list[dict[str, Any]]:
-    from firmware.acd.stats import agent_stats
-
-    # An agent's state at ``since`` depends on what came before (a login at 07:00 makes 08:00-09:00
-    # idle time), so the window is everything up to ``end`` minus everything up to ``since``.
-    events = await store.queue_events(until=end, queue=queue)
-    total = agent_stats(events, until=end, period=seconds)
-    before = agent_stats([e for e in events if e.time < since], until=since, period=seconds) \
-        if since is not None else {}
-    rows = []
-    for key in sorted(total, key=lambda k: (k[0], k[1], k[2] or 0.0)):
-        a, b = total[key], before.get(key)
-        if b is not None:
-            a.answered -= b.answered
-            a.missed -= b.missed
-            a.transferred -= b.transferred
-            a.talk_time -= b.talk_time
-            a.wrapup_time -= b.wrapup_time
-            a.idle_time -= b.idle_time
-            for reason, t in b.pause_time.items():
-                a.pause_time[reason] -= t
-        pause = {r: round(t, 1) for r, t in sorted(a.pause_time.items()) if round(t, 1) > 0}
-        figures = (a.answered, a.missed, a.transferred, round(a.talk_time, 1), round(a.wrapup_time, 1),
-                   round(a.idle_time, 1))
-        if not any(figures) and not pause:
-            continue  # nothing in the window
-        q, agent, start = key
-        rows.append({"queue": q, "agent": agent, "period_start": _iso(start), "answered": a.answered,
-                     "missed": a.missed, "transferred": a.transferred, "talk": figures[3], "wrapup": figures[4],
-                     "idle": figures[5], "pause": pause, "pause_total": round(sum(pause.values()), 1)})
-    return rows
-
-
 def _mmss(x: float | None) -> str:
     if x is None:
         return "-"
@@ -1028,7 +939,7 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from firmware.app import Box, RunOptions, install_uvloop
+    from firmware.system.app import Box, RunOptions, install_uvloop
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -115,7 +115,7 @@ def engine_main(conn, core: int, mode: str, n: int, seconds: float, loop_name: s
         for i in range(n):
             bridges.append(engine.bridge(eps[2 * i], eps[2 * i + 1]))
 
-    # as the composition root does (firmware/app.py): long-lived objects out of the GC's way
+    # as the composition root does (firmware/system/app.py): long-lived objects out of the GC's way
     gc.collect()
     gc.freeze()
     gc.set_threshold(*gc_threshold)

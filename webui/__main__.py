@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from firmware.datadir import keep_private
+from firmware.api.localapi import keep_private
 from webui.auth import LockoutPolicy
 from webui.app import WebConfig
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.port <= 65535 or args.lockout_failures < 1 or args.session_idle <= 0:
         print("linebox-web: --port 1-65535, --lockout-failures >= 1 and --session-idle > 0", file=sys.stderr)
         return 2
-    from firmware.privileges import PrivilegeError, drop_to_owner
+    from firmware.system.privileges import PrivilegeError, drop_to_owner
 
     try:
         # The web admin parses what browsers send: it runs as the data directory's owner, keeping

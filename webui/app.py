@@ -1,6 +1,6 @@
 """The web admin's pages: a bottle app whose handlers gather data and templates render it.
 
-Every configuration read or write goes through firmware.localapi; web-only state (the admin
+Every configuration read or write goes through firmware.api.localapi; web-only state (the admin
 account, sessions, login failures, the audit log, the region) lives in webui.db. The request
 gate in :meth:`WebAdmin._gate` is the one place that decides who may see what: no admin account
 yet -> the wizard; no live session -> the login page; every POST carries the CSRF token.
@@ -21,9 +21,9 @@ from urllib.parse import quote, unquote, urlsplit
 import bottle
 from bottle import request, response
 
-from firmware.localapi import Applied, BoxUnreachable, Invalid, LocalApi
-from firmware.netconf import NetError
-from firmware.netconf import describe as describe_net
+from firmware.api.localapi import Applied, BoxUnreachable, Invalid, LocalApi
+from firmware.system.netconf import NetError
+from firmware.system.netconf import describe as describe_net
 from webui import auth, charts, pages, sysinfo
 from webui.live import Live
 from webui.webdb import Session, WebDb

@@ -16,7 +16,7 @@ A restore is two steps. :func:`check` proves the archive good before anything on
 touched: a gzip'd tar of regular files only, no absolute path, no ``..``, nothing outside
 config.json/prompts/recordings, every member named once in the manifest and every manifest entry
 present, sizes within limits and equal to the manifest's, every SHA-256 right, and the
-configuration valid (``firmware.configdoc.validate``, with the prompts the archive brings). The
+configuration valid (``firmware.api.localapi.document_problems``, with the prompts the archive brings). The
 files are unpacked into a staging directory inside the data directory while they are hashed.
 :func:`apply` then moves the staged files into place (the files they replace are kept aside)
 and applies the configuration through ``LocalApi.apply_document``; if that fails, the files are
@@ -27,7 +27,7 @@ A backup may be encrypted with a passphrase (webui.encrypted: the archive above,
 it then shows nothing, not the SIP secrets in config.json nor the recordings, to whoever holds
 the file without the passphrase. :func:`check` recognises one by its header; without the
 passphrase, or with another, it is refused with :class:`PassphraseRefused` before anything is
-unpacked. Either way the voicemail PINs in config.json are salted hashes (firmware.pins).
+unpacked. Either way the voicemail PINs in config.json are salted hashes (firmware.config.pins).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterable, Mapping
 
-from firmware.datadir import FILE_MODE, private_dir
+from firmware.api.localapi import FILE_MODE, document_problems, private_dir
 from webui import encrypted
 
 FORMAT = "linebox-backup"
@@ -370,14 +370,14 @@ def _stage(tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, sha256: str)
 
 
 def _document(path: Path, data: Path, staging: Path) -> dict[str, Any]:
-    from firmware import configdoc, uploads
+    from firmware.prompts import uploads
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise Refused("config.json is not JSON.") from None
     files = uploads.names(data) | uploads.names(staging)
-    problems = configdoc.validate(doc, files=files)
+    problems = document_problems(doc, files=files)
     if problems:
         shown = "; ".join(f"{p.path or 'document'}: {p.message}" for p in problems[:5])
         raise Refused(f"The configuration in this backup is not valid for this box: {shown}.")

@@ -8,7 +8,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from firmware.localapi import BoxUnreachable, LocalApi
+from firmware.api.localapi import BoxUnreachable, LocalApi
 from webui import sysinfo
 
 

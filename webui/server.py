@@ -11,7 +11,7 @@ import sys
 
 from cheroot import wsgi
 
-from firmware.localapi import LocalApi
+from firmware.api.localapi import LocalApi
 from webui.app import WebAdmin, WebConfig
 from webui.webdb import WebDb
 

@@ -2,7 +2,7 @@
 log and web-only settings (the region, whether the wizard ran).
 
 Beside linebox.db in the data directory but a file of its own: the box never reads it, and the
-web never opens linebox.db itself (it goes through firmware.localapi). Plain sqlite3 with one
+web never opens linebox.db itself (it goes through firmware.api.localapi). Plain sqlite3 with one
 connection shared by bottle's threads under a lock: every operation is a few rows.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware.datadir import private_dir, private_file
+from firmware.api.localapi import private_dir, private_file
 from webui.auth import LockoutPolicy, token_hash
 
 DB_NAME = "webui.db"

@@ -24,7 +24,7 @@ from typing import Any, Callable, Collection, Mapping
 
 from firmware.ivr.menu import DTMF_KEYS
 from firmware.ivr.schema import FieldError, _Validator
-from firmware.recpolicy import MODES as RECORDING_MODES
+from firmware.config.recpolicy import MODES as RECORDING_MODES
 
 from .queue import Member, QueueConfig
 from .strategies import STRATEGIES

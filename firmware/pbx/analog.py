@@ -48,7 +48,7 @@ from firmware.media.dtmf import DtmfDetector
 from firmware.media.rtp import RtpPacket
 from firmware.sip.sdp import Codec
 
-from .events import Alerting, Answer, Digit, Event, Hold, Release, Setup, Transfer
+from firmware.events import Alerting, Answer, Digit, Event, Hold, Release, Setup, Transfer
 
 if TYPE_CHECKING:
     from firmware.media.relay import Endpoint, MediaEngine

@@ -28,7 +28,7 @@ from firmware.prompts import PromptSet, digits_to_prompts, said_name, time_to_pr
 from firmware.sip.sdp import Codec
 
 from .b2bua import terminal_on
-from .events import Answer, Event, Release, Setup, audio_codec, event_codec
+from firmware.events import Answer, Event, Release, Setup, audio_codec, event_codec
 
 if TYPE_CHECKING:
     from .b2bua import Call

@@ -25,7 +25,7 @@ from firmware.media.tones import TONES
 from firmware.sip.sdp import Codec
 from firmware.store.db import CdrRecord
 
-from .events import Alerting, Answer, Event, Hold, Release, Setup, Transfer, audio_codec, event_codec
+from firmware.events import Alerting, Answer, Event, Hold, Release, Setup, Transfer, audio_codec, event_codec
 
 if TYPE_CHECKING:
     from .pbx import Pbx

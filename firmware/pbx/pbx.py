@@ -24,9 +24,10 @@ from firmware.media.tones import ToneSpec
 from firmware.media.recorder import DiskFull, RecordingStopped, RecordingStore
 from firmware.media.relay import Bridge, MediaEngine
 from firmware.prompts import PromptSet
-from firmware.recpolicy import RecordingPolicy
-from firmware.routes import Routes
-from firmware.voicemail import DEFAULT_MAX_SECONDS, Mailboxes
+from firmware.config.recpolicy import RecordingPolicy
+from firmware.config.routes import Routes
+from firmware.config.voicemail import DEFAULT_MAX_SECONDS
+from firmware.store.messages import Mailboxes
 from firmware.sip import endpoint as ep
 from firmware.sip.endpoint import Flow
 from firmware.sip.message import ParseError, Request, make_response, new_tag
@@ -38,7 +39,7 @@ from .voicemail import REMOTE_CODE, VOICEMAIL_CODE, CheckMessages, LeaveMessage
 from .queues import QueueRuntime, agent_feature
 from .auth import Authenticator
 from .b2bua import Call, extension_of
-from .events import CAUSE_STATUS, SHUTDOWN, Release, Setup
+from firmware.events import CAUSE_STATUS, SHUTDOWN, Release, Setup
 from .guard import Guard
 from .registrar import Registrar, destination
 from .sipleg import InboundLeg, OutboundLeg, SipLeg, contact_of
@@ -102,7 +103,7 @@ class Pbx:
         self.busy: dict[str, int] = {}  # extension -> answered calls it is on
         self.recording_policy = RecordingPolicy()
         self.queues = QueueRuntime(self)
-        self.lines: Any = None  # firmware.lines.Lines when the box has an analog board
+        self.lines: Any = None  # firmware.pbx.lines.Lines when the box has an analog board
         self.outbound = Routes(())  # which outside line a dialled number leaves on
         self.mailboxes: dict[str, dict[str, Any]] = {}  # extension -> its voicemail box settings
         self.voicemail_max = DEFAULT_MAX_SECONDS

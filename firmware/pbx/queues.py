@@ -35,7 +35,7 @@ from firmware.sip.sdp import Codec
 
 from .apps import AppLeg
 from .b2bua import Call, terminal_on
-from .events import Answer, Event, Release, Setup
+from firmware.events import Answer, Event, Release, Setup
 from firmware.media.player import Playlist, silence
 from firmware.media.tones import TONES
 

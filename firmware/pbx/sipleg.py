@@ -22,7 +22,7 @@ from firmware.sip.sdp import Codec, SdpError, SessionDescription, audio_codecs, 
 from firmware.sip.transaction import ClientTransaction, ServerTransaction, build_cancel
 from firmware.sip.uri import NameAddr, SipUri
 
-from .events import CAUSE_STATUS, G711, Alerting, Answer, Event, Hold, Release, Setup, Transfer, cause_for_status
+from firmware.events import CAUSE_STATUS, G711, Alerting, Answer, Event, Hold, Release, Setup, Transfer, cause_for_status
 
 if TYPE_CHECKING:
     from .b2bua import Call

@@ -13,7 +13,7 @@ keeps and goes on, ``#`` skips. A message heard to its end or kept moves to the 
 From any other phone ``*98`` asks for the mailbox number and its PIN first (three tries a call;
 a mailbox without a PIN opens only from its own extension, and the box does not say which of the
 two was wrong, not even by the time it takes). The PIN is checked against its salted hash
-(firmware.pins) in a worker thread.
+(firmware.config.pins) in a worker thread.
 Both tell the PBX when a mailbox's count of new messages changed, for the waiting indicators.
 """
 
@@ -28,10 +28,11 @@ from firmware.media.player import ToneItem, silence
 from firmware.media.recorder import CallRecorder, RecordingStopped
 from firmware.media.tones import ToneSpec
 from firmware.prompts import PromptSet, digits_to_prompts, number_to_prompts
-from firmware.voicemail import MIN_SECONDS, Mailboxes, Message, pin_matches
+from firmware.config.pins import pin_matches
+from firmware.store.messages import MIN_SECONDS, Mailboxes, Message
 
 from .apps import HANGUP_PAUSE, AppLeg
-from .events import Release, Setup
+from firmware.events import Release, Setup
 
 if TYPE_CHECKING:
     from .pbx import Pbx

@@ -5,7 +5,7 @@ committed CDR. Writes of the call path go through :class:`Writer`, which commits
 one transaction (group commit): under load many calls share one fsync; when idle, a row is committed
 within milliseconds of being queued. Schema changes are numbered migrations (``PRAGMA user_version``).
 
-The file holds every SIP secret: it is created 0600 in a 0700 directory (firmware.datadir), and
+The file holds every SIP secret: it is created 0600 in a 0700 directory (firmware.store.datadir), and
 ``secure_delete`` overwrites what a change removes, so a replaced secret does not linger in the
 file's free space.
 """
@@ -24,8 +24,8 @@ from typing import Any, Awaitable, Callable, Iterable
 import aiosqlite
 
 from firmware.acd.events import Kind, QueueEvent
-from firmware.datadir import private_dir, private_file
-from firmware.pins import seal_pins
+from firmware.store.datadir import private_dir, private_file
+from firmware.config.pins import seal_pins
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ DB_NAME = "linebox.db"
 
 
 async def _hash_voicemail_pins(conn: aiosqlite.Connection) -> bool:
-    """Schema 5: voicemail PINs stored in the clear become salted hashes (firmware.pins).
+    """Schema 5: voicemail PINs stored in the clear become salted hashes (firmware.config.pins).
     True if one was rewritten: its old bytes are then purged from the file (Store._purge)."""
     row = await (await conn.execute("SELECT document FROM documents WHERE name = 'voicemail'")).fetchone()
     if row is None:

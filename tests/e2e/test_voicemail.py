@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.voicemail import Mailboxes
+from firmware.store.messages import Mailboxes
 from tests.e2e.box import Box
 from tests.e2e.test_analog import sim
 from tests.e2e.test_calls import HIGH, LOW, heard

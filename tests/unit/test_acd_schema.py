@@ -11,7 +11,7 @@ import pytest
 
 from firmware.acd.queue import Connect, Member, Queue, QueueConfig, RingAgents
 from firmware.acd.schema import DEFAULTS, PRIORITY, queue_config, queue_spec, queue_specs, validate_queues
-from firmware.recpolicy import RecordingPolicy, decide, recording_policy, validate_recording_policy
+from firmware.config.recpolicy import RecordingPolicy, decide, recording_policy, validate_recording_policy
 
 EXTS = {"1001", "1002", "1003"}
 

@@ -15,7 +15,7 @@ from firmware.media.ports import PortPool
 from firmware.media.relay import MediaEngine
 from firmware.media.tones import ToneSpec
 from firmware.pbx.analog import AnalogPorts, FxoLeg, FxsLeg
-from firmware.pbx.events import Alerting, Answer, Digit, Hold, Release, Setup
+from firmware.events import Alerting, Answer, Digit, Hold, Release, Setup
 from tests.peers.netutil import free_udp_range
 
 PLAN = prefix_plan("2XX", "5XX", "9NXXXXXX")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.pins import hash_pin, pin_matches
+from firmware.config.pins import hash_pin, pin_matches
 from webui import backup, encrypted
 from webui.encrypted import HEADER, SEGMENT, TAG
 

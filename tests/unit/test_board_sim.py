@@ -17,7 +17,7 @@ from board.fxs import Flash, FxsLine, FxsState, prefix_plan
 from board.sim import CoConfig, SimError, SimHat
 from firmware.media.dtmf import DtmfDetector
 from firmware.media.tones import ToneGenerator, ToneSpec
-from firmware.pbx import events as ev
+from firmware import events as ev
 
 PORT_COMMANDS = typing.get_args(port.PortCommand)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from firmware.cli import DEMO_EXTENSIONS, DEMO_IVR, DEMO_PORTS, DEMO_QUEUES
-from firmware.configdoc import validate
+from firmware.config.document import validate
 
 
 def test_demo_is_a_valid_configuration_document() -> None:

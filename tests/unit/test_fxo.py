@@ -9,7 +9,7 @@ from board.callerid import CallerId, CallerIdReceiver, CallerIdSender
 from board.fxo import G711, FxoConfig, FxoLine, FxoState
 from board.regions import CID_AFTER_FIRST_RING, REGIONS, region
 from firmware.media.tones import TONES
-from firmware.pbx import events as ev
+from firmware import events as ev
 
 ALICE = CallerId(number="5551234", name="ALICE")
 

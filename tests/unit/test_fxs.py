@@ -9,7 +9,7 @@ from board.callerid import CallerId, CallerIdReceiver, CallerIdSender
 from board.driver import LineAudio, decode
 from board.fxs import G711, Flash, FxsConfig, FxsLine, FxsState, SwapCalls, prefix_plan
 from board.regions import REGIONS
-from firmware.pbx import events as ev
+from firmware import events as ev
 
 PLAN = prefix_plan("1XX", "0NXXXXXX")   # 3-digit extensions, 0 + 7-digit outside numbers
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.netconf import Address, Interface, NetChanger, NetError, NetState, Op, Route, plan_static
+from firmware.system.netconf import Address, Interface, NetChanger, NetError, NetState, Op, Route, plan_static
 
 STATE = NetState(
     (Interface("lo", True, "", (Address("127.0.0.1", 8),)),

@@ -126,7 +126,7 @@ def test_prompt_set_names_the_missing_prompt_and_the_build_command(tmp_path):
     msg = str(e.value)
     assert "'welcome'" in msg and "python -m firmware.prompts build --out" in msg
     assert str(tmp_path) in msg
-    with pytest.raises(PromptMissing, match="not in firmware/prompts_en.py"):
+    with pytest.raises(PromptMissing, match="not in firmware/prompts/en.py"):
         ps.path("no-such-prompt")
     assert "welcome" not in ps
 

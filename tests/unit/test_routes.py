@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.routes import Pattern, PatternError, Routes, trunks_of, validate_routes
+from firmware.config.routes import Pattern, PatternError, Routes, trunks_of, validate_routes
 
 
 @pytest.mark.parametrize("pattern,number,hit", [

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from firmware import configdoc
-from firmware.datadir import loose, private_dir, warn_loose
-from firmware.pins import is_pin_hash, pin_matches
+from firmware.config import document as configdoc
+from firmware.store import document as stored
+from firmware.store.datadir import loose, private_dir, warn_loose
+from firmware.config.pins import is_pin_hash, pin_matches
 from firmware.store.db import DB_NAME, MIGRATIONS, Store, _statements
-from firmware.voicemail import Mailboxes
+from firmware.store.messages import Mailboxes
 
 OLD_PIN, PIN, NEW_PIN = "31415926", "27182818", "16180339"
 
@@ -141,16 +142,16 @@ def test_a_pin_imported_in_the_clear_is_stored_and_exported_as_its_hash(tmp_path
         store = await Store.open(data)
         try:
             assert configdoc.validate(doc) == []
-            await configdoc.apply(store, doc)
-            exported = await configdoc.export(store)
+            await stored.apply(store, doc)
+            exported = await stored.export(store)
             # the export goes back in as it is (a backup restored): the hash is kept, not re-hashed
             assert configdoc.validate(exported) == []
-            await configdoc.apply(store, exported)
-            again = await configdoc.export(store)
+            await stored.apply(store, exported)
+            again = await stored.export(store)
             # a new PIN typed over it replaces the hash
             exported["voicemail"]["mailboxes"]["1001"] = {"pin": NEW_PIN}
-            await configdoc.apply(store, exported)
-            return again, await configdoc.export(store)
+            await stored.apply(store, exported)
+            return again, await stored.export(store)
         finally:
             await store.close()
 
@@ -166,7 +167,7 @@ def test_a_pin_imported_in_the_clear_is_stored_and_exported_as_its_hash(tmp_path
 
 @pytest.mark.parametrize("both", [True, False])
 def test_an_import_refuses_a_pin_it_cannot_store(both: bool) -> None:
-    from firmware.pins import hash_pin
+    from firmware.config.pins import hash_pin
 
     box = {"pin": PIN, "pin_hash": hash_pin(PIN)} if both else {"pin_hash": "md5$abc"}
     doc = {"version": 1, "extensions": [{"number": "1001", "name": "", "secret": "Lb-a-long-Secret-7!"}],

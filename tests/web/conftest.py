@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from firmware.localapi import LocalApi
+from firmware.api.localapi import LocalApi
 from tests.e2e.box import Box
 from tests.e2e.conftest import box, box_factory, phones, pytest_runtest_makereport  # noqa: F401 (fixtures)
 from tests.web.webproc import Web

@@ -88,7 +88,7 @@ def test_api_tokens_auth_validation_and_changes(box_factory, web_factory, page):
 
 
 def test_openapi_names_exactly_the_routes(tmp_path):
-    from firmware.localapi import LocalApi
+    from firmware.api.localapi import LocalApi
     from webui.app import WebAdmin, WebConfig
     from webui.webdb import WebDb
 

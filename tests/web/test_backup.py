@@ -207,7 +207,7 @@ def test_check_refuses_links_absolute_paths_and_unlisted_files(tmp_path):
 
 
 def test_apply_puts_files_back_when_the_box_refuses_the_configuration(tmp_path):
-    from firmware.localapi import Invalid
+    from firmware.api.localapi import Invalid
     from webui import backup
 
     data = tmp_path / "data"
@@ -237,7 +237,7 @@ PIN = "75318642"  # 8 digits: no timestamp or id in an archive holds them by cha
 
 
 def test_encrypted_backup_download_and_restore_through_the_system_page(box_factory, web_factory, page):
-    from firmware.pins import pin_matches
+    from firmware.config.pins import pin_matches
 
     box = box_factory("box", extensions=("1001", "1002"))
     box.cli("voicemail", "enable", "1002", "--pin", PIN)

@@ -10,7 +10,7 @@ import json
 import time
 
 from board.regions import REGIONS
-from firmware.localapi import LocalApi
+from firmware.api.localapi import LocalApi
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
 from tests.web.test_ivr_page import quick_box
@@ -166,7 +166,7 @@ def test_the_last_line_tests_proposal_is_offered_and_taken(box_factory, web_fact
     """The installer runs the line test (here: started through the box's API and played on the
     simulated exchange, as tests/e2e/test_linetest.py does); its proposal shows on the line page
     and one click stores it as the line object."""
-    from firmware.lines import proposal_line
+    from firmware.config.ports import proposal_line
 
     box = quick_box(box_factory, ("1002",), {"analog.driver": "sim", "analog.region": "us", "analog.sim_fxs": "0"})
     api = local_api(box)
@@ -196,7 +196,7 @@ def test_the_last_line_tests_proposal_is_offered_and_taken(box_factory, web_fact
 def test_the_form_writes_only_what_the_admin_chose():
     """The pure parts: one field per firmware setting, defaults from FxoConfig and the region,
     the object a form gives, and the audit text."""
-    from firmware.lines import LINE_FIELDS
+    from firmware.config.ports import LINE_FIELDS
     from webui.pages.ports import LINE_HELP, line_changes, line_defaults, line_form, line_from_form
 
     assert list(LINE_HELP) == list(LINE_FIELDS)

@@ -137,7 +137,7 @@ def test_the_capability_kept_is_the_one_that_works(linebox_user, reachable: Path
     os.chown(data, linebox_user.pw_uid, linebox_user.pw_gid)
     ns = f"lbpriv{os.getpid() % 100000}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
-    script = ("import sys; from pathlib import Path; from firmware.privileges import drop_to_owner\n"
+    script = ("import sys; from pathlib import Path; from firmware.system.privileges import drop_to_owner\n"
               "d = drop_to_owner(Path(sys.argv[1]), keep=sys.argv[2:])\n"
               "from pyroute2 import IPRoute\n"
               "with IPRoute() as ipr:\n"

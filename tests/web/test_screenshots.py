@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from firmware.voicemail import Mailboxes
+from firmware.store.messages import Mailboxes
 from tests.e2e.box import REPO
 from tests.peers.audio import write_tone_wav
 from tests.web.conftest import DESKTOP, PASSWORD, PHONE, create_admin

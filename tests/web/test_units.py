@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware import localapi
-from firmware.httpapi import ActionError, HttpApi
+from firmware.api import localapi
+from firmware.api.httpapi import ActionError, HttpApi
 from firmware.pbx.guard import Guard
 from webui import auth, sysinfo
 from webui.webdb import WebDb

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from firmware.localapi import Invalid, LocalApi, is_message_id
-from firmware.voicemail import Mailboxes, pin_matches
+from firmware.api.localapi import Invalid, LocalApi, is_message_id
+from firmware.config.pins import pin_matches
+from firmware.store.messages import Mailboxes
 from tests.e2e.test_calls import HIGH, LOW
 from tests.peers import audio
 from tests.peers.netutil import wait_until

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import bottle
 from bottle import request, response
 
-from firmware.localapi import BoxUnreachable, Invalid
+from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.app import _sse_event
 from webui.contacts import (DISPOSITIONS, PAUSE_REASONS, ContactsDb, Problems, check_contact, check_crm_template,
                             check_note, check_pause_reason, crm_link, normal_number)

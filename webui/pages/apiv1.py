@@ -24,7 +24,7 @@ from typing import Any
 import bottle
 from bottle import HTTPResponse, request
 
-from firmware.localapi import Applied, BoxUnreachable, Invalid
+from firmware.api.localapi import Applied, BoxUnreachable, Invalid
 from webui import tokens as tokenmod
 from webui.pages import cdr as cdrmod
 from webui.webdb import Session

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 import bottle
 from bottle import request
 
-from firmware.localapi import Invalid
+from firmware.api.localapi import Invalid
 
 NAV = [("IVR", "/ivr")]
 

@@ -1,6 +1,6 @@
 """The box's network: interfaces, addresses and routes (read with pyroute2), and a static
 address change that rolls back by itself unless confirmed from the new address in time
-(firmware.netconf). DHCP is the image's default; this page is for giving the box a fixed
+(firmware.system.netconf). DHCP is the image's default; this page is for giving the box a fixed
 address an office's phones can rely on."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import bottle
 from bottle import request
 
-from firmware.netconf import NetChanger, NetError, Netlink, describe
+from firmware.system.netconf import NetChanger, NetError, Netlink, describe
 
 NAV = [("Network", "/network")]
 APPLY_DELAY = 1.0  # seconds: this page reaches the browser over the old address first

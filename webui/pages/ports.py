@@ -5,7 +5,7 @@ The ports come from the running box (``LocalApi.ports()``: name, kind, line stat
 a call) together with those the ``ports`` section configures (a port configured for a board
 not fitted is still shown, to be cleared). The section is replaced through
 ``LocalApi.set_section``. ``/ports`` keeps an FXO line's ``line`` object as it is; the line page
-changes only that object (answering and disconnect supervision, firmware.lines.LINE_FIELDS),
+changes only that object (answering and disconnect supervision, firmware.config.ports.LINE_FIELDS),
 from its form, back to the region defaults, or to the last line test's proposal. The box
 applies a ports change when no analog call is up.
 """
@@ -22,7 +22,7 @@ from bottle import request
 
 from board.fxo import FxoConfig
 from board.regions import region as region_profile
-from firmware.localapi import BoxUnreachable, Invalid
+from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.pages.ivr import FieldMap, apply_section, number, text
 
 NAV = [("Ports", "/ports")]
@@ -248,8 +248,7 @@ class LinePage:
         if not state:
             return None
         if state.get("finished") and state.get("settings"):
-            # Only here: firmware.lines brings the whole analog stack (~2 MB) into the web process.
-            from firmware.lines import proposal_line
+            from firmware.config.ports import proposal_line
 
             state = {**state, "line": proposal_line(state["settings"])}
         return state

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import bottle
 from bottle import request
 
-from firmware.localapi import Invalid
+from firmware.api.localapi import Invalid
 
 NAV = [("Prompts", "/prompts")]
 CSS = "/static/config.css"
@@ -42,13 +42,13 @@ def preview_path(kind: str, value: str) -> str | None:
 
 def save_upload(api: Any, upload: Any, name: str = "") -> tuple[str | None, str | None]:
     """A browser upload (bottle FileUpload) as a prompt: (stored name, None) or (None, message)."""
-    from firmware.uploads import default_name
+    from firmware.prompts.uploads import default_name
 
     wanted = name.strip() or default_name(Path(upload.raw_filename or upload.filename or "upload"))
     if not wanted.endswith(".wav"):
         wanted += ".wav"
     with tempfile.TemporaryDirectory(prefix="lb-upload-") as tmp:
-        # No extension of the uploader's: firmware.uploads decides the type by the content.
+        # No extension of the uploader's: firmware.prompts.uploads decides the type by the content.
         src = Path(tmp) / "upload"
         size = 0
         with open(src, "wb") as out:
@@ -138,7 +138,7 @@ class PromptPages:
 
     def _known(self, kind: str, name: str) -> Path | None:
         if kind == "upload":
-            from firmware.uploads import uploads_dir
+            from firmware.prompts.uploads import uploads_dir
 
             return uploads_dir(self.api.data) / name if name in {u.name for u in self.api.prompts()} else None
         if kind == "set":

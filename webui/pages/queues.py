@@ -20,7 +20,7 @@ from bottle import request
 
 from firmware.acd.schema import DEFAULTS
 from firmware.acd.strategies import STRATEGIES
-from firmware.localapi import BoxUnreachable, Invalid
+from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.pages.ivr import GOTO_ROUTE, FieldMap, changed_keys, dest_form, destination, describe_dest, number, \
     targets, text
 

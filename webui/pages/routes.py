@@ -1,7 +1,7 @@
 """Outbound routes (``/routes``): which FXO line a dialled number leaves on, and what is sent
 down it.
 
-The page edits the ``routes`` section (a list, first match wins; firmware/routes.py) as one
+The page edits the ``routes`` section (a list, first match wins; firmware/config/routes.py) as one
 table, one row per route plus a blank row to add one. The rows are put in the order their
 order numbers say, and the list replaces the section through ``LocalApi.set_section``
 (validated with the whole configuration, all or nothing, applied live); the firmware's paths
@@ -24,7 +24,7 @@ from urllib.parse import quote
 import bottle
 from bottle import request
 
-from firmware.routes import FIELDS, PatternError, Routes, trunks_of
+from firmware.config.routes import FIELDS, PatternError, Routes, trunks_of
 from webui.pages.ivr import FieldMap, apply_section, changed_keys, text
 
 NAV = [("Routes", "/routes")]

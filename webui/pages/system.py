@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from bottle import request, response
 
-from firmware.localapi import BoxUnreachable, Invalid
+from firmware.api.localapi import BoxUnreachable, Invalid
 from webui import backup, encrypted
 
 NAV = [("System", "/system")]

@@ -3,7 +3,7 @@ unanswered go there, the box-wide message length; and each mailbox's messages
 (``/voicemail/<mailbox>``) to play, download, mark heard or delete.
 
 The ``voicemail`` section is replaced whole through ``LocalApi.set_section``. Messages are files
-(firmware.voicemail); the web process reads and serves them itself, each found by listing its
+(firmware.store.messages); the web process reads and serves them itself, each found by listing its
 mailbox, never by a path from the request. Marking heard and deleting change the files, which
 the running box does (``LocalApi.voicemail_action``) so that its phones' lamps follow.
 """
@@ -18,8 +18,8 @@ from urllib.parse import quote
 import bottle
 from bottle import request
 
-from firmware.localapi import Invalid, is_mailbox
-from firmware.voicemail import DEFAULT_MAX_SECONDS
+from firmware.api.localapi import Invalid, is_mailbox
+from firmware.config.voicemail import DEFAULT_MAX_SECONDS
 from webui.pages.ivr import FieldMap, apply_section, number
 
 NAV = [("Voicemail", "/voicemail")]

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import bottle
 
-from firmware.localapi import BoxUnreachable, Invalid
+from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.app import VIEWS, Helpers, _sse_event
 
 log = logging.getLogger("linebox.web.wallboard")

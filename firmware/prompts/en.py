@@ -1,4 +1,4 @@
-"""English phrase table for the spoken prompt set (see firmware/prompts.py).
+"""English phrase table for the spoken prompt set (see firmware/prompts/__init__.py).
 
 Pure data: prompt name -> text that espeak-ng speaks. A name is the file stem
 (``<out>/en/<name>.wav``) and what the media engine is asked to play, so names
@@ -6,7 +6,7 @@ are stable identifiers: lower case, digits and hyphens. Change the text freely
 (the next build re-renders exactly the changed prompts); rename a prompt only
 together with its users.
 
-Another language is another module ``firmware/prompts_<lang>.py`` with the
+Another language is another module ``firmware/prompts/<lang>.py`` with the
 same three names (VOICE, SPEED, PHRASES) and a number grammar in prompts.py.
 """
 

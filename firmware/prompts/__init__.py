@@ -1,6 +1,6 @@
 """The spoken prompt set: phrases rendered from text at build/setup time.
 
-Data lives in ``firmware/prompts_<lang>.py`` (VOICE, SPEED, PHRASES: name ->
+Data lives in ``firmware/prompts/<lang>.py`` (VOICE, SPEED, PHRASES: name ->
 text). ``build()`` renders each phrase with espeak-ng and turns it with sox
 into what the media engine plays: 8 kHz mono 16-bit PCM WAV, leading/trailing
 silence trimmed, peak-normalised to -6 dBFS (so every prompt plays at the
@@ -83,10 +83,10 @@ def language(lang: str = "en") -> Language:
     if not re.fullmatch(r"[a-z]{2,3}(_[a-z]{2})?", lang):
         raise ValueError(f"bad language code {lang!r}")
     try:
-        mod = importlib.import_module(f"firmware.prompts_{lang}")
+        mod = importlib.import_module(f"firmware.prompts.{lang}")
     except ModuleNotFoundError:
         raise ValueError(f"no phrase table for language {lang!r} "
-                         f"(expected firmware/prompts_{lang}.py)") from None
+                         f"(expected firmware/prompts/{lang}.py)") from None
     for name in mod.PHRASES:
         if not _NAME_RE.match(name):
             raise ValueError(f"{mod.__file__}: bad prompt name {name!r}")
@@ -335,7 +335,7 @@ class PromptSet:
             known = name in language(self.lang).phrases
         except ValueError:
             known = False
-        why = "" if known else f" (and {name!r} is not in firmware/prompts_{self.lang}.py)"
+        why = "" if known else f" (and {name!r} is not in firmware/prompts/{self.lang}.py)"
         raise PromptMissing(
             f"prompt {name!r} ({self.lang}) not found at {p}{why}; build the prompt set with: "
             f"python -m firmware.prompts build --out {self.root} --lang {self.lang}")
@@ -385,7 +385,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prompts: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,8 +4,8 @@ The web admin is its own process, so a crash there drops no call. It reaches the
 through :class:`LocalApi`:
 
 * configuration is read and written through :class:`~firmware.store.db.Store` (the database is
-  the source of truth), validated with the same rules as the CLI (``firmware.extensions``,
-  ``firmware.pbx.settings``, ``firmware.configdoc``), written in one transaction, then the running
+  the source of truth), validated with the same rules as the CLI (``firmware.config.extensions``,
+  ``firmware.config.settings``, ``firmware.config.document``), written in one transaction, then the running
   box is told to apply it (SIGHUP; it reports the revision it applied in ``config.applied``);
 * live status and the few things only the running box can do (hang up a call, count a failed
   web login against the SIP brute-force blocklist) go over the box's HTTP API on loopback.
@@ -31,19 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
-from firmware.extensions import ExtensionError, check_number, generate_secret
-from firmware.httpapi import Action, ActionError
-from firmware.pbx.settings import SETTINGS, SettingError, effective
-from firmware.running import API_SECRET_HEADER, api_secret, notify
+from firmware.acd.report import queue_report
+from firmware.api.httpapi import Action, ActionError
+from firmware.api.running import API_SECRET_HEADER, api_secret, notify
+from firmware.config import document as configdoc
+from firmware.config.extensions import ExtensionError, check_number, generate_secret
+from firmware.config.settings import SETTINGS, SettingError, effective
+from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private_file  # noqa: F401 (for the web)
 from firmware.store.db import Store
 
 T = TypeVar("T")
 
-# The box's POST actions (firmware.httpapi): what the web asks of the running box.
+# The box's POST actions (firmware.api.httpapi): what the web asks of the running box.
 AUTH_FAILURE = "/api/auth-failure"
 BAN_CHECK = "/api/ban-check"
 HANGUP = "/api/hangup"
-VOICEMAIL = "/api/voicemail"  # mark a message heard or delete it (firmware.app, change_message)
+VOICEMAIL = "/api/voicemail"  # mark a message heard or delete it (firmware.system.app, change_message)
 WEB_LOGIN = "WEB-LOGIN"  # the "method" of a failed web login in the box's security events
 
 
@@ -91,6 +94,13 @@ def check_name(name: str) -> str:
     if len(name) > MAX_NAME or any(c in name for c in '"\r\n<>'):
         raise ExtensionError(f"up to {MAX_NAME} characters, no quotes, angle brackets or line breaks")
     return name
+
+
+
+def document_problems(doc: Any, *, files: set[str] | None) -> list[Any]:
+    """Every problem of a configuration document (firmware.config.document.validate): the one
+    check the CLI, the web's forms and a restored backup share."""
+    return configdoc.validate(doc, files=files)
 
 
 class LocalApi:
@@ -207,7 +217,7 @@ class LocalApi:
         return self._applied()
 
     def setting_fields(self) -> list[dict[str, Any]]:
-        """Every setting as a form field: the table of firmware.pbx.settings, with current values."""
+        """Every setting as a form field: the table of firmware.config.settings, with current values."""
         current = self.settings()
         fields = []
         for name, setting in SETTINGS.items():
@@ -252,9 +262,9 @@ class LocalApi:
 
     def export_document(self) -> dict[str, Any]:
         """The whole configuration as one document (docs/config.md): the backup. Holds secrets."""
-        from firmware import configdoc
+        from firmware.store import document as stored
 
-        return self._call(configdoc.export)
+        return self._call(stored.export)
 
     def config_rev(self) -> int:
         return self._call(lambda s: s.config_rev())
@@ -264,7 +274,8 @@ class LocalApi:
         edited section). ``Invalid`` keyed by field path (``queues[sales].strategy``) and
         nothing changed when any field is wrong. Texts to speak are rendered first.
         ``expect_rev``: refuse (``Invalid`` on "document") if the configuration changed since."""
-        from firmware import configdoc, uploads
+        from firmware.prompts import uploads
+        from firmware.store import document as stored
         from firmware.ivr.schema import said_texts
         from firmware.prompts import PromptError, say
 
@@ -277,8 +288,8 @@ class LocalApi:
             except PromptError as exc:
                 raise Invalid({"ivr": f"cannot render {text!r} to speech: {exc}"}) from None
         try:
-            self._call(lambda s: configdoc.apply(s, doc, expect_rev=expect_rev))
-        except configdoc.Changed:
+            self._call(lambda s: stored.apply(s, doc, expect_rev=expect_rev))
+        except stored.Changed:
             raise Invalid({"document": "someone changed the configuration meanwhile; nothing was changed: "
                                        "reload the page and make the change again"}) from None
         return self._applied()
@@ -294,7 +305,7 @@ class LocalApi:
 
     def remove_prompt(self, name: str) -> None:
         """Deletes an uploaded prompt; ``Invalid`` while a menu plays it or when there is none."""
-        from firmware import uploads
+        from firmware.prompts import uploads
         from firmware.ivr.schema import validate
 
         try:
@@ -308,8 +319,8 @@ class LocalApi:
             raise Invalid({"file": str(exc)}) from None
 
     def upload_prompt(self, src: Path, name: str | None = None, *, replace: bool = False) -> Any:
-        """Stores a sound file as a prompt menus can play (firmware.uploads); ``Invalid`` if not."""
-        from firmware import uploads
+        """Stores a sound file as a prompt menus can play (firmware.prompts.uploads); ``Invalid`` if not."""
+        from firmware.prompts import uploads
 
         try:
             return uploads.save(self.data, src, name, replace=replace)
@@ -317,14 +328,12 @@ class LocalApi:
             raise Invalid({"file": str(exc)}) from None
 
     def prompts(self) -> list[Any]:
-        from firmware import uploads
+        from firmware.prompts import uploads
 
         return uploads.describe(self.data)
 
     def queue_report(self, **kw: Any) -> dict[str, Any]:
         """Queue (and with ``agents=True`` agent) statistics, as `linebox queue stats --json`."""
-        from firmware.cli import queue_report
-
         return self._call(lambda s: queue_report(s, **kw))
 
     def history(self) -> dict[str, Any]:
@@ -346,9 +355,9 @@ class LocalApi:
         return self._call(lambda s: s.cdrs(limit))
 
     def voicemail_messages(self, mailbox: str) -> list[Any]:
-        """A mailbox's messages on disk (firmware.voicemail.Message), new ones first; [] for a
+        """A mailbox's messages on disk (firmware.store.messages.Message), new ones first; [] for a
         mailbox number that is not one (the web passes what a URL said)."""
-        from firmware.voicemail import Mailboxes
+        from firmware.store.messages import Mailboxes
 
         return Mailboxes(self.data / "voicemail").messages(mailbox) if is_mailbox(mailbox) else []
 
@@ -375,7 +384,7 @@ class LocalApi:
             pass
         except Invalid as exc:
             raise Invalid({"message": "; ".join(exc.errors.values())}) from None
-        from firmware.voicemail import Mailboxes
+        from firmware.store.messages import Mailboxes
 
         try:
             return {**change_message(Mailboxes(self.data / "voicemail"), mailbox, ident, action), "live": False}
@@ -553,7 +562,7 @@ def is_message_id(ident: str) -> bool:
 
 
 def change_message(mailboxes: Any, mailbox: str, ident: str, action: str) -> dict[str, Any]:
-    """Marks one message of ``mailboxes`` (firmware.voicemail.Mailboxes) heard or deletes it;
+    """Marks one message of ``mailboxes`` (firmware.store.messages.Mailboxes) heard or deletes it;
     the box's ``/api/voicemail`` and LocalApi's stopped-box fallback share it. ``ValueError``
     for a bad action or name, ``LookupError`` for no such message (already heard or deleted
     from a phone, say). Returns the message as it was."""

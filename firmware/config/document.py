@@ -13,20 +13,18 @@ document may give a mailbox's PIN as digits (``"pin"``); it is hashed as it is a
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from firmware.acd.schema import validate_queues
-from firmware.extensions import ExtensionError, check_number, check_secret
+from firmware.config.extensions import ExtensionError, check_number, check_secret
 from firmware.ivr.schema import validate as validate_ivr
-from firmware.pbx.settings import SETTINGS, SettingError
+from firmware.config.settings import SETTINGS, SettingError
 from firmware.prompts import language
-from firmware.lines import validate_ports
-from firmware.recpolicy import validate_recording_policy
-from firmware.routes import trunks_of, validate_routes
-from firmware.voicemail import mailboxes_of, seal_pins, validate_voicemail
-from firmware.store.db import Store
+from firmware.config.ports import validate_ports
+from firmware.config.recpolicy import validate_recording_policy
+from firmware.config.routes import trunks_of, validate_routes
+from firmware.config.voicemail import mailboxes_of, seal_pins, validate_voicemail
 
 VERSION = 1
 SECTIONS = ("version", "extensions", "settings", "ivr", "ivr_numbers", "queues", "recording", "ports", "routes", "voicemail")
@@ -44,26 +42,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
-
-
-async def export(store: Store) -> dict[str, Any]:
-    return {
-        "version": VERSION,
-        "extensions": [{"number": e.number, "name": e.name, "secret": e.secret} for e in await store.extensions()],
-        "settings": await store.settings(),
-        "ivr": await store.ivr_document() or {"menus": []},
-        "ivr_numbers": await store.ivr_numbers(),
-        **{name: await _stored(store, name) for name in DOCUMENT_SECTIONS},
-    }
-
-
-async def _stored(store: Store, name: str) -> Any:
-    doc = await store.document(name)
-    return _empty(name) if doc is None else doc
-
-
-def _empty(name: str) -> Any:
-    return copy.deepcopy(DOCUMENT_SECTIONS[name])
 
 
 def validate(doc: Any, *, files: set[str] | None = None) -> list[Problem]:
@@ -152,34 +130,3 @@ def _ids(ivr: Any, key: str) -> set[str]:
     return ids(ivr, key) if isinstance(ivr, Mapping) else set()
 
 
-class Changed(RuntimeError):
-    """The configuration changed since the document being applied was read from it."""
-
-
-async def apply(store: Store, doc: Mapping[str, Any], *, expect_rev: int | None = None) -> None:
-    """Replaces the configuration with a validated ``doc`` in one transaction. ``expect_rev``:
-    the revision ``doc`` was exported at; if another change came in since, nothing is applied
-    and ``Changed`` is raised (an edit of one section must not undo someone else's edit)."""
-    conn = store.conn
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
-        if expect_rev is not None and await store.config_rev() != expect_rev:
-            raise Changed("the configuration was changed meanwhile")
-        await conn.execute("DELETE FROM extensions")
-        for ext in doc.get("extensions", []):
-            await store.add_extension(str(ext["number"]), str(ext["secret"]), str(ext.get("name", "")))
-        await conn.execute("DELETE FROM settings")
-        for key, value in doc.get("settings", {}).items():
-            await store.set_setting(key, str(value))
-        await store.set_ivr_document(dict(doc.get("ivr", {"menus": []})))
-        await conn.execute("DELETE FROM ivr_numbers")
-        for number, target in doc.get("ivr_numbers", {}).items():
-            await store.set_ivr_number(number, target)
-        for name in DOCUMENT_SECTIONS:  # a section left out is emptied, like extensions
-            section = doc.get(name)
-            stored = STORED_FORM.get(name, lambda s: s)
-            await store.set_document(name, _empty(name) if section is None else stored(section))
-        await conn.execute("COMMIT")
-    except BaseException:
-        await conn.execute("ROLLBACK")
-        raise

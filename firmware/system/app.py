@@ -19,25 +19,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware.httpapi import ActionError, HttpApi
-from firmware.localapi import VOICEMAIL, box_actions, change_message
+from firmware.api.httpapi import ActionError, HttpApi
+from firmware.api.localapi import VOICEMAIL, box_actions, change_message
 from firmware.media.ports import PortPool
 from firmware.media.recorder import RecordingStore, recover_all
 from firmware.media.relay import MediaEngine
 from firmware.acd.queue import QueueError
 from firmware.acd.schema import queue_specs
-from firmware.lines import Lines, LineTestError
-from firmware.routes import Routes
-from firmware.running import APPLIED_NAME, PID_NAME, new_api_secret
-from firmware.voicemail import DEFAULT_MAX_SECONDS, Mailboxes
-from firmware.recpolicy import recording_policy
+from firmware.pbx.lines import Lines, LineTestError
+from firmware.config.routes import Routes
+from firmware.api.running import APPLIED_NAME, PID_NAME, new_api_secret
+from firmware.config.voicemail import DEFAULT_MAX_SECONDS
+from firmware.store.messages import Mailboxes
+from firmware.config.recpolicy import recording_policy
 from firmware.ivr.schema import load_conditions
 from firmware.pbx.auth import Authenticator
-from firmware.pbx.events import SHUTDOWN
+from firmware.events import SHUTDOWN
 from firmware.pbx.guard import Guard
 from firmware.pbx.pbx import Pbx
 from firmware.pbx.registrar import Registrar
-from firmware.pbx.settings import effective
+from firmware.config.settings import effective
 from firmware.prompts import PromptSet
 from firmware.sip.endpoint import SipEndpoint
 from firmware.sip.transport import SipTransport

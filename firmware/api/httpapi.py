@@ -2,14 +2,14 @@
 
 A deliberately tiny HTTP/1.0 responder on the event loop (one request per connection, capped
 request size). GET routes take no arguments; POST actions take a small JSON object and are the
-few things the web admin (its own process, see firmware.localapi) asks the running box to do.
+few things the web admin (its own process, see firmware.api.localapi) asks the running box to do.
 
 It listens on loopback unless told otherwise (``linebox run --http-bind``) and authenticates
 nobody: what the LAN may see goes through the web admin's ``/api/v1`` with its tokens. So that a
 web page open in a browser on the box itself cannot use it either, every request must name this
 machine by address (a DNS-rebinding page names a host of its own), and an action must be
 ``application/json`` exactly (a cross-site page can send ``text/plain`` without asking) and carry
-the per-boot secret that only the box's user can read (firmware.running.API_SECRET_NAME).
+the per-boot secret that only the box's user can read (firmware.api.running.API_SECRET_NAME).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import logging
 from typing import Any, Callable
 
-from firmware.running import API_SECRET_HEADER
+from firmware.api.running import API_SECRET_HEADER
 
 log = logging.getLogger(__name__)
 
