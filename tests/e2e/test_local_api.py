@@ -19,7 +19,8 @@ import pytest
 
 from tests.e2e.box import LINEBOX, REPO, run_cli
 
-BOX_SIDE, HOST_SIDE = "198.51.100.2", "198.51.100.1"  # TEST-NET-2, inside our own veth pair
+BOX_SIDE, HOST_SIDE = "203.0.113.2", "203.0.113.1"  # TEST-NET-3, inside our own veth pair (the network
+# page's test uses TEST-NET-2 on another pair: the two may run at once)
 SIP, HTTP = 5060, 8080  # the defaults: the namespace is ours, nothing else listens there
 
 
@@ -124,7 +125,7 @@ def test_the_local_api_is_on_loopback_and_takes_no_action_without_the_secret(net
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
         secret = secret_file.read_text().strip()
         assert len(secret) >= 40
-        ban = json.dumps({"ip": "198.51.100.77", "user": "x"}).encode()
+        ban = json.dumps({"ip": "203.0.113.77", "user": "x"}).encode()
         json_type = {"Content-Type": "application/json"}
         for headers in ({}, {"X-LineBox-Secret": "not-it"}, {"X-LineBox-Secret": secret[:-1]}):
             status, body = box.inside("POST", local + "/api/auth-failure", body=ban, headers={**json_type, **headers})
@@ -141,7 +142,7 @@ def test_the_local_api_is_on_loopback_and_takes_no_action_without_the_secret(net
         status, _ = box.inside("POST", local + "/api/auth-failure", body=ban,
                                headers={**json_type, "X-LineBox-Secret": secret})
         assert status == 200
-        assert [e["source"] for e in box.inside("GET", local + "/api/security-events")[1]] == ["198.51.100.77:0"]
+        assert [e["source"] for e in box.inside("GET", local + "/api/security-events")[1]] == ["203.0.113.77:0"]
     finally:
         box.stop()
     # A new boot, a new secret: the old one no longer opens anything.
