@@ -23,6 +23,8 @@ from firmware.config.extensions import ExtensionError, check_number, check_secre
 from firmware.config.settings import SETTINGS, SettingError, effective, parse_setting
 from firmware.acd.report import PERIODS, queue_report
 from firmware.api.running import notify
+from firmware.numberplan import Claim
+from firmware.store.document import number_conflicts
 from firmware.store.db import DB_NAME, Store
 
 
@@ -379,8 +381,10 @@ async def _ports(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _routes(store: Store, args: argparse.Namespace) -> int:
+    from firmware.config import document as configdoc
+    from firmware.config.routes import Routes
     from firmware.config.settings import effective
-    from firmware.config.routes import Routes, trunks_of, validate_routes
+    from firmware.store import document as stored
 
     doc = list(await store.document("routes") or [])
     prefix = effective(await store.settings())["analog.trunk_prefix"]
@@ -420,7 +424,10 @@ async def _routes(store: Store, args: argparse.Namespace) -> int:
         if at is None:
             raise CliError(f"no route {which!r}; `linebox route list` shows them")
         route = doc.pop(at)
-    errors = validate_routes(doc, trunks=trunks_of(await store.document("ports")))
+    # With the whole configuration, as an import would: a pattern may not take an inside number.
+    whole = await stored.export(store)
+    whole["routes"] = doc
+    errors = [p for p in configdoc.validate(whole, files=None) if p.path.startswith("routes")]
     if errors:
         raise CliError(f"{errors[0]}; nothing was changed")
     await store.set_document("routes", doc or None)
@@ -683,12 +690,9 @@ async def _ext(store: Store, args: argparse.Namespace) -> int:
     sub = args.ext_command
     if sub == "add":
         number = check_number(args.number)
-        if number in await store.ivr_numbers():
-            raise CliError(f"{number} enters an IVR menu; pick another number or "
-                           f"`linebox ivr number {number} --remove` first")
-        queue = {q["number"]: q["id"] for q in await store.document("queues") or []}.get(number)
-        if queue is not None:
-            raise CliError(f"{number} is the number of queue {queue!r}; pick another number")
+        clash = await number_conflicts(store, [Claim("extension", number, "number")])
+        if clash:
+            raise CliError(f"{clash[0].message}; nothing was changed")
         generated = args.secret is None
         secret = generate_secret() if generated else check_secret(number, args.secret)
         if len(args.name) > 64 or any(c in args.name for c in '"\r\n<>'):
@@ -846,8 +850,10 @@ async def _ivr(store: Store, args: argparse.Namespace) -> int:
             await store.set_ivr_number(number, None)
             print(f"{number} no longer enters a menu")
             return 0
-        if number in extensions:
-            raise CliError(f"{number} is an extension; pick a number no extension uses")
+        clash = await number_conflicts(store, [Claim("IVR number", number, "number")],
+                                       without=lambda doc: doc["ivr_numbers"].pop(number, None))
+        if clash:
+            raise CliError(f"{clash[0].message}; pick another number")
         queue = {q["number"]: q["id"] for q in await store.document("queues") or []}.get(number)
         if queue is not None:
             raise CliError(f"{number} is the number of queue {queue!r}; pick another number")

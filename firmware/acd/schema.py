@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping
 
 from firmware.ivr.menu import DTMF_KEYS
+from firmware.numberplan import Claim, conflicts
 from firmware.ivr.schema import FieldError, _Validator
-from firmware.config.recpolicy import MODES as RECORDING_MODES
+from firmware.media.recorder import POLICIES as RECORDING_MODES
 
 from .queue import Member, QueueConfig
 from .strategies import STRATEGIES
@@ -307,22 +308,19 @@ def validate_queues(queues: Any, *, extensions: Collection[str] | None, menus: C
     dest.known["condition"] = None if conditions is None else set(conditions)
     checker = _QueueChecker(extensions, dest)
     checker.errors = dest.errors  # one list, so a queue's problems are reported together
-    numbers: dict[str, str] = {}
+    # Whose number a queue's may not be: the number plan's one rule (firmware.numberplan).
+    claims = [Claim("extension", n, "") for n in extensions or ()] + [Claim("IVR number", n, "") for n in taken_numbers]
     for path, ident, doc in entries:
         number = doc.get("number")
         if number is None:
             checker.err(f"{path}.number", "missing number (2-8 digits callers dial to join)")
         elif not isinstance(number, str) or not NUMBER.match(number):
             checker.err(f"{path}.number", f"a number is 2-8 digits as text, e.g. \"600\", not {number!r}")
-        elif extensions is not None and number in extensions:
-            checker.err(f"{path}.number", f"{number} is an extension")
-        elif number in taken_numbers:
-            checker.err(f"{path}.number", f"{number} is already an IVR number")
-        elif number in numbers:
-            checker.err(f"{path}.number", f"{number} is also queue {numbers[number]!r}'s number")
         else:
-            numbers[number] = ident
+            claims.append(Claim("queue", number, f"{path}.number", ident))
         checker.queue(doc, path, ident)
+    for c in conflicts(claims):
+        checker.err(c.path, c.message)
     errors.extend(checker.errors)
     errors.extend(_overflow_loops(entries))
     return errors

@@ -38,7 +38,9 @@ from firmware.config import document as configdoc
 from firmware.config.extensions import ExtensionError, check_number, generate_secret
 from firmware.config.settings import SETTINGS, SettingError, effective
 from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private_file  # noqa: F401 (for the web)
+from firmware.numberplan import Claim
 from firmware.store.db import Store
+from firmware.store.document import number_conflicts
 
 T = TypeVar("T")
 
@@ -135,21 +137,19 @@ class LocalApi:
         rows = [(n.strip(), name.strip()) for n, name in rows]
 
         async def add(store: Store) -> dict[str, str]:
-            existing = {e.number for e in await store.extensions()}
-            ivr = await store.ivr_numbers()
             errors: dict[str, str] = {}
-            seen: set[str] = set()
+            claimed: list[Claim] = []  # the rows before this one: two rows may clash too
             for i, (number, name) in enumerate(rows):
                 key = "" if len(rows) == 1 else f"rows[{i}]."
                 try:
                     check_number(number)
-                    if number in existing:
-                        raise ExtensionError(f"extension {number} already exists; pick another number")
-                    if number in ivr:
-                        raise ExtensionError(f"{number} enters the IVR menu {ivr[number]!r}; pick another number")
-                    if number in seen:
-                        raise ExtensionError(f"{number} is given twice")
-                    seen.add(number)
+                    mine = Claim("extension", number, key + "number")
+                    # The number plan's rule, as the CLI and a document import apply it.
+                    clash = await number_conflicts(store, [*claimed, mine])
+                    clash = [c for c in clash if c.path == mine.path or c.path.startswith("routes[")]
+                    if clash:
+                        raise ExtensionError(clash[0].message)
+                    claimed.append(mine)
                 except ExtensionError as exc:
                     errors[key + "number"] = str(exc)
                 try:

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from firmware.acd.schema import validate_queues
+from firmware.numberplan import Claim, Conflict, Tier, conflicts
 from firmware.config.extensions import ExtensionError, check_number, check_secret
 from firmware.ivr.schema import validate as validate_ivr
 from firmware.config.settings import SETTINGS, SettingError
 from firmware.prompts import language
 from firmware.config.ports import validate_ports
 from firmware.config.recpolicy import validate_recording_policy
-from firmware.config.routes import trunks_of, validate_routes
+from firmware.config.routes import Pattern, PatternError, trunks_of, validate_routes
 from firmware.config.voicemail import mailboxes_of, seal_pins, validate_voicemail
 
 VERSION = 1
@@ -68,8 +69,6 @@ def validate(doc: Any, *, files: set[str] | None = None) -> list[Problem]:
         except ExtensionError as exc:
             problems.append(Problem(f"{path}.number", str(exc)))
             continue
-        if number in numbers:
-            problems.append(Problem(f"{path}.number", f"{number} appears twice"))
         numbers.add(number)
         try:
             check_secret(number, str(ext.get("secret", "")))
@@ -107,8 +106,6 @@ def validate(doc: Any, *, files: set[str] | None = None) -> list[Problem]:
         ivr_numbers = {}
     for number, target in ivr_numbers.items():
         path = f"ivr_numbers.{number}"
-        if number in numbers:
-            problems.append(Problem(path, f"{number} is also an extension"))
         if target not in targets:
             problems.append(Problem(path, f"no menu or time condition {target!r}"))
     problems += [Problem(e.path, e.message) for e in validate_queues(
@@ -121,7 +118,43 @@ def validate(doc: Any, *, files: set[str] | None = None) -> list[Problem]:
     problems += [Problem(e.path, e.message) for e in validate_ports(
         doc.get("ports"), extensions=numbers, numbers=numbers | set(ivr_numbers) | queue_numbers)]
     problems += [Problem(e.path, e.message) for e in validate_routes(doc.get("routes"), trunks=trunks_of(doc.get("ports")))]
+    # Who owns which number: the number plan's one rule. A queue's claims are checked where its
+    # other fields are (validate_queues, with the same rule), so they are not reported twice.
+    problems += [Problem(c.path, c.message) for c in conflicts(claims(doc)) if not c.path.startswith("queues[")]
     return problems
+
+
+def claims(doc: Mapping[str, Any]) -> list[Claim]:
+    """Every number ``doc`` makes the box answer to, with its field, in the number plan's order
+    of validation: extensions, IVR numbers, queues, then route patterns. Fields too malformed to
+    name a number are left to their sections' checks."""
+    out: list[Claim] = []
+    exts = doc.get("extensions")
+    for i, ext in enumerate(exts if isinstance(exts, list) else []):
+        if isinstance(ext, Mapping) and isinstance(ext.get("number"), (str, int)):
+            out.append(Claim("extension", str(ext["number"]), f"extensions[{i}].number"))
+    ivr_numbers = doc.get("ivr_numbers")
+    for number in ivr_numbers if isinstance(ivr_numbers, Mapping) else {}:
+        out.append(Claim("IVR number", str(number), f"ivr_numbers.{number}"))
+    queues = doc.get("queues")
+    for q in queues if isinstance(queues, list) else []:
+        if isinstance(q, Mapping) and isinstance(q.get("number"), str) and isinstance(q.get("id"), str):
+            out.append(Claim("queue", q["number"], f"queues[{q['id']}].number", q["id"]))
+    routes = doc.get("routes")
+    for i, r in enumerate(routes if isinstance(routes, list) else []):
+        try:
+            pattern = Pattern.parse(r["pattern"])
+        except (TypeError, KeyError, PatternError):
+            continue  # validate_routes says why
+        out.append(Claim("route", pattern.text, f"routes[{i}].pattern", tier=Tier.PATTERN, matches=pattern.matches))
+    return out
+
+
+def new_conflicts(doc: Mapping[str, Any], added: list[Claim]) -> list[Conflict]:
+    """What claiming ``added`` numbers (a new extension, a new IVR number) would clash with in a
+    valid configuration ``doc``: the CLI and the web ask this before they change anything."""
+    before = set(conflicts(claims(doc)))
+    return [c for c in conflicts([*claims(doc), *added]) if c not in before]
 
 
 def _ids(ivr: Any, key: str) -> set[str]:

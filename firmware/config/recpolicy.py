@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable, Mapping
 
 from firmware.ivr.schema import FieldError
+from firmware.media.recorder import POLICIES
 
 __all__ = ["MODES", "RecordingPolicy", "validate_recording_policy", "recording_policy", "decide"]
 
-MODES = ("always", "never", "on-demand")
+MODES = POLICIES
 SECTION_FIELDS = ("extensions", "numbers")
 # Strongest first: a party that says "never" keeps the call unrecorded whatever others say.
 _PRECEDENCE = ("never", "always", "on-demand")

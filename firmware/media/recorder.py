@@ -58,6 +58,9 @@ __all__ = ["CallRecorder", "RecordingStore", "RecordingStopped", "DiskFull",
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
+# When a call is recorded: the words of every recording policy (firmware.config.recpolicy, a
+# queue's own "recording"), defined here, below everything that names them.
+POLICIES = ("always", "never", "on-demand")
 _FORMATS = {"pcm16": WAVE_FORMAT_PCM, "ulaw": WAVE_FORMAT_MULAW, "alaw": WAVE_FORMAT_ALAW}
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 

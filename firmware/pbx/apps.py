@@ -22,6 +22,7 @@ from firmware.ivr.menu import Route as IvrRoute
 from firmware.ivr.menu import Say as IvrSay
 from firmware.ivr.menu import StopPlayback as IvrStop
 from firmware.media.dtmf import DigitDetected
+from firmware.numberplan import Destination, Keyed
 from firmware.media.player import Playlist, silence
 from firmware.media.terminal import PlaybackFinished, Terminal
 from firmware.prompts import PromptSet, digits_to_prompts, said_name, time_to_prompts
@@ -338,3 +339,32 @@ FEATURE_CODES: dict[str, Callable[[Pbx, Setup, PromptSet], AppLeg]] = {
     "*65": SayExtension,
     "*47": DtmfReadback,
 }
+
+
+def register_ivr(pbx: Pbx) -> None:
+    """IVR numbers enter their menu or time condition; "menu" destinations start a menu there."""
+    def entry(number: str) -> Destination:
+        target = pbx.ivr_numbers[number]
+        return Destination("condition" if target in pbx.ivr_conditions else "menu", target)
+
+    def menu(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        pbx.start_app(call, IvrApp(pbx, setup, pbx.prompts, menus=pbx.ivr_menus, start=dest.target or ""))
+        return True
+
+    pbx.plan.add(Keyed(lambda: pbx.ivr_numbers, entry))
+    pbx.destinations["menu"] = menu
+
+
+def register_codes(pbx: Pbx) -> None:
+    """The feature codes of FEATURE_CODES (*43 echo, *60 clock, ...), and "hangup" (a goodbye)."""
+    def feature(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        pbx.start_app(call, FEATURE_CODES[dest.target or ""](pbx, setup, pbx.prompts))
+        return True
+
+    def hangup(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        pbx.start_app(call, Goodbye(pbx, setup, pbx.prompts))
+        return True
+
+    pbx.plan.add(Keyed(lambda: FEATURE_CODES, lambda code: Destination("feature", code)))
+    pbx.destinations["feature"] = feature
+    pbx.destinations["hangup"] = hangup

@@ -159,17 +159,8 @@ class Lines:
             self.pbx.refresh_mwi()
 
     def _dial_plan(self) -> DialPlan:
-        pbx = self.pbx
-
-        def complete(number: str, final: bool = False) -> bool | None:
-            known = pbx.dialable()
-            outside = pbx.outbound.verdict(number, final)
-            if final:
-                return number in known or bool(outside)
-            if outside is None or any(k.startswith(number) and k != number for k in known):
-                return None  # more digits could still make another number
-            return number in known or outside
-        return complete
+        # The number plan answers "is this a number yet?" as it answers where a number goes.
+        return self.pbx.plan.complete
 
     def _extension_name(self, number: str) -> str:
         """An extension's configured name ("" for none): looked up at each call, so a reload

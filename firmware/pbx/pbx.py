@@ -28,15 +28,15 @@ from firmware.config.recpolicy import RecordingPolicy
 from firmware.config.routes import Routes
 from firmware.config.voicemail import DEFAULT_MAX_SECONDS
 from firmware.store.messages import Mailboxes
+from firmware.numberplan import Destination, NumberPlan
 from firmware.sip import endpoint as ep
 from firmware.sip.endpoint import Flow
 from firmware.sip.message import ParseError, Request, make_response, new_tag
 from firmware.sip.transaction import ClientTransaction, ServerTransaction
 from firmware.store.db import Writer
 
-from .apps import FEATURE_CODES, Goodbye, IvrApp
-from .voicemail import REMOTE_CODE, VOICEMAIL_CODE, CheckMessages, LeaveMessage
-from .queues import QueueRuntime, agent_feature
+from .features import FEATURES, Placer
+from .queues import QueueRuntime
 from .auth import Authenticator
 from .b2bua import Call, extension_of
 from firmware.events import CAUSE_STATUS, SHUTDOWN, Release, Setup
@@ -110,6 +110,12 @@ class Pbx:
         self.messages = messages
         self.subscriptions = Subscriptions()  # phones that SUBSCRIBEd to their mailbox
         self.notify_txs: dict[ClientTransaction, Subscription] = {}
+        # Where numbers lead and who handles each kind of destination: the features register
+        # here (firmware.pbx.features), route() and place() only look up.
+        self.plan = NumberPlan()
+        self.destinations: dict[str, Placer] = {}
+        for register in FEATURES:
+            register(self)
         self.stopping = False  # shut_down() was called: no new call is taken
         # The BYEs and CANCELs the box sent that have no final answer yet: a stop waits a little
         # for them (retransmitting over UDP meanwhile) so the phones hear of the hang-up.
@@ -270,61 +276,37 @@ class Pbx:
             # set up while the box was ending its calls (an endpoint still opening, a transfer)
             call.fail(SHUTDOWN, *CAUSE_STATUS[SHUTDOWN])
             return
-        number = setup.callee
-        if number in self.ivr_numbers:
-            target = self.ivr_numbers[number]
-            kind = "condition" if target in self.ivr_conditions else "menu"
-            self.place(call, setup, kind, target)
-        elif number in self.queues.by_number:
-            self.place(call, setup, "queue", self.queues.by_number[number])
-        elif number in (VOICEMAIL_CODE, REMOTE_CODE):
-            self._start_app(call, CheckMessages(self, setup, self.prompts, mailboxes=self.messages,
-                                                login=number == REMOTE_CODE))
-        elif (app := FEATURE_CODES.get(number)) is not None:
-            self._start_app(call, app(self, setup, self.prompts))
-        elif (agent_app := agent_feature(number)) is not None:
-            self._start_app(call, agent_app(self, setup, self.prompts))
-        elif number not in self.extensions and self.lines is not None \
-                and (out := self.outbound.match(number)) is not None:
-            self._dial_trunk(call, replace(setup, callee=out.outside(number)), out.lines)
-        else:
-            self.place(call, setup, "extension", number)
+        self.send(call, setup, self.plan.resolve(setup.callee))
 
     def dialable(self) -> set[str]:
         """Every number the box answers to (what an analog phone's dial plan completes on)."""
-        return (set(self.extensions) | set(self.ivr_numbers) | set(self.queues.by_number) | set(FEATURE_CODES)
-                | {f"*5{i}" for i in range(1, 5)} | {VOICEMAIL_CODE, REMOTE_CODE})
-
-    def _dial_trunk(self, call: Call, setup: Setup, lines: tuple[str, ...]) -> None:
-        leg = self.lines.trunk(setup, lines)
-        if leg is None:
-            call.fail("congestion", 503, "All Lines Busy")
-            return
-        call.add_callee(leg)
-        self.spawn(leg.start(), f"trunk-{call.id}", on_error=lambda: call.on_event(leg, Release("congestion", 503)))
-        call.start_no_answer_timer(self.setting("call.no_answer_timeout"))
+        return self.plan.numbers()
 
     def place(self, call: Call, setup: Setup, kind: str, target: str | None, *, voicemail: bool = True) -> None:
         """Sends a call to a destination of the configuration (what IVR options and overflows name).
         ``voicemail``: an extension that leaves the call unanswered sends it to its mailbox (not
         for a queue's callback, which retries instead)."""
-        kind, target = self.resolve(kind, target)
-        if kind == "menu":
-            menus = self.ivr_menus
-            self._start_app(call, IvrApp(self, setup, self.prompts, menus=menus, start=target or ""))
-        elif kind == "queue" and target in self.queues.queues:
-            self._start_app(call, self.queues.join_leg(setup, target))
-        elif kind == "extension" and target:
-            box = self.mailboxes.get(target) if voicemail else None
-            call.divert = ("voicemail", target) if box is not None and box.get("unanswered", True) else None
-            self._dial_extension(call, replace(setup, callee=target) if setup.callee != target else setup)
-        elif kind == "hangup":
-            self._start_app(call, Goodbye(self, setup, self.prompts))
-        elif kind == "voicemail" and target in self.mailboxes:
-            self._start_app(call, LeaveMessage(self, setup, self.prompts, mailbox=target, mailboxes=self.messages,
-                                               max_seconds=self.voicemail_max))
-        else:
+        self.send(call, setup, Destination(kind, target), voicemail=voicemail)
+
+    def send(self, call: Call, setup: Setup, dest: Destination, *, voicemail: bool = True) -> None:
+        """Hands a call to the feature that handles its destination's kind (time conditions
+        followed first); a kind nobody handles, or a target that is gone, is "not available"."""
+        kind, target = self.resolve(dest.kind, dest.target)
+        if (kind, target) != (dest.kind, dest.target):
+            dest = Destination(kind, target)
+        handler = self.destinations.get(dest.kind)
+        if handler is None or not handler(call, setup, dest, voicemail):
             call.fail("not-available", 480, "Temporarily Unavailable")
+
+    def place_extension(self, call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        """The "extension" destination: ring it, with its mailbox behind it when it has one."""
+        target = dest.target
+        if not target:
+            return False
+        box = self.mailboxes.get(target) if voicemail else None
+        call.divert = ("voicemail", target) if box is not None and box.get("unanswered", True) else None
+        self._dial_extension(call, replace(setup, callee=target) if setup.callee != target else setup)
+        return True
 
     def mailbox_changed(self, mailbox: str) -> None:
         """A message was left, heard or deleted: the mailbox's phones show whether any is new."""
@@ -340,7 +322,7 @@ class Pbx:
             for mailbox in self.mailboxes:
                 self.lines.set_mwi(mailbox, self.messages.new_count(mailbox) > 0)
 
-    def _start_app(self, call: Call, leg: Any) -> None:
+    def start_app(self, call: Call, leg: Any) -> None:
         call.add_callee(leg)
         self.spawn(leg.start(), f"app-{call.id}", on_error=lambda: call.on_event(leg, Release("congestion", 503)))
 

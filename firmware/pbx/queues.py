@@ -25,13 +25,15 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from firmware.acd.events import Kind, QueueEvent
 from firmware.acd.queue import (Announce, Connect, Overflow, PlaceCallback, Queue, QueueError, RingAgents,
                                 StopRinging)
 from firmware.prompts import PromptSet, digits_to_prompts, number_to_prompts
 from firmware.sip.sdp import Codec
+
+from firmware.numberplan import Codes, Destination, Keyed
 
 from .apps import AppLeg
 from .b2bua import Call, terminal_on
@@ -55,14 +57,6 @@ LEAD_IN = silence(500)
 KEY_WAIT = 10.0
 CALLBACK_HOLD = 60.0  # at most this long a callback waits for its caller's first call to end
 CALLER_FREE_WAIT = 30.0  # seconds a callback waits for the caller's line to be free before ringing anyway  # seconds a caller has to answer a callback question before music resumes
-
-
-def agent_feature(number: str) -> Callable[[Pbx, Setup, PromptSet], AppLeg] | None:
-    code, arg = number[:3], number[3:]
-    verb = AGENT_CODES.get(code)
-    if verb is None or (arg and not arg.isdigit()):
-        return None
-    return lambda pbx, setup, prompts: AgentCommand(pbx, setup, prompts, verb=verb, arg=arg)
 
 
 class AgentCommand(AppLeg):
@@ -746,3 +740,22 @@ class QueueRuntime:
         said = self.agent_command(str(args.get("agent", "")), verb, str(args.get("reason", ""))
                                   if verb == "pause" else "")
         return {"done": said[0]}
+
+
+def register(pbx: Pbx) -> None:
+    """Queue numbers, the agent codes (*51 log in, *52 out, *53 pause, *54 unpause; each may be
+    followed by a queue number or a pause reason), and "queue" destinations."""
+    def join(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        if dest.target not in pbx.queues.queues:
+            return False
+        pbx.start_app(call, pbx.queues.join_leg(setup, dest.target))
+        return True
+
+    def agent(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        pbx.start_app(call, AgentCommand(pbx, setup, pbx.prompts, verb=dest.target or "", arg=dest.arg))
+        return True
+
+    pbx.plan.add(Keyed(lambda: pbx.queues.by_number, lambda n: Destination("queue", pbx.queues.by_number[n])))
+    pbx.plan.add(Codes(AGENT_CODES, lambda code, digits: Destination("agent", AGENT_CODES[code], digits)))
+    pbx.destinations["queue"] = join
+    pbx.destinations["agent"] = agent

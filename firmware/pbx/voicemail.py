@@ -29,12 +29,14 @@ from firmware.media.recorder import CallRecorder, RecordingStopped
 from firmware.media.tones import ToneSpec
 from firmware.prompts import PromptSet, digits_to_prompts, number_to_prompts
 from firmware.config.pins import pin_matches
+from firmware.numberplan import Destination, Numbers
 from firmware.store.messages import MIN_SECONDS, Mailboxes, Message
 
 from .apps import HANGUP_PAUSE, AppLeg
 from firmware.events import Release, Setup
 
 if TYPE_CHECKING:
+    from .b2bua import Call
     from .pbx import Pbx
 
 log = logging.getLogger(__name__)
@@ -289,3 +291,25 @@ class CheckMessages(AppLeg):
     def _close_with(self, words: list[str]) -> None:
         self.state = "closing"
         self._playing = self.last_words([*words, "goodbye"])
+
+
+# *97 hears the caller's own mailbox; *98 asks which mailbox, then its PIN.
+CODES = {VOICEMAIL_CODE: Destination("messages"), REMOTE_CODE: Destination("messages", arg="login")}
+
+
+def register(pbx: Pbx) -> None:
+    """The voicemail codes, and "voicemail" destinations (leave a message in a mailbox)."""
+    def messages(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        pbx.start_app(call, CheckMessages(pbx, setup, pbx.prompts, mailboxes=pbx.messages, login=dest.arg == "login"))
+        return True
+
+    def leave(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
+        if dest.target not in pbx.mailboxes:
+            return False
+        pbx.start_app(call, LeaveMessage(pbx, setup, pbx.prompts, mailbox=dest.target, mailboxes=pbx.messages,
+                                         max_seconds=pbx.voicemail_max))
+        return True
+
+    pbx.plan.add(Numbers(lambda: CODES))
+    pbx.destinations["messages"] = messages
+    pbx.destinations["voicemail"] = leave

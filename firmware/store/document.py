@@ -7,9 +7,10 @@ written to them, in one transaction.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from firmware.config.document import DOCUMENT_SECTIONS, STORED_FORM, VERSION
+from firmware.config.document import DOCUMENT_SECTIONS, STORED_FORM, VERSION, new_conflicts
+from firmware.numberplan import Claim, Conflict
 from firmware.store.db import Store
 
 
@@ -64,3 +65,14 @@ async def apply(store: Store, doc: Mapping[str, Any], *, expect_rev: int | None 
     except BaseException:
         await conn.execute("ROLLBACK")
         raise
+
+
+async def number_conflicts(store: Store, added: list[Claim], *, without: Callable[[dict[str, Any]], None] | None = None
+                           ) -> list[Conflict]:
+    """What the numbers ``added`` would clash with in the stored configuration (the number plan's
+    rule, firmware.numberplan), before anything is written. ``without`` edits the exported
+    document first (a number being re-pointed is not its own rival)."""
+    doc = await export(store)
+    if without is not None:
+        without(doc)
+    return new_conflicts(doc, added)

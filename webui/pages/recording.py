@@ -13,11 +13,11 @@ from urllib.parse import quote
 import bottle
 from bottle import request
 
+from firmware.config.recpolicy import MODES
 from webui.pages.ivr import FieldMap, apply_section
 
 NAV = [("Recording", "/recording")]
 CSS = "/static/config.css"
-MODES = ("always", "never", "on-demand")
 
 
 def _rows(doc: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
