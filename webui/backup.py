@@ -49,6 +49,8 @@ from typing import IO, Any, Iterable, Mapping
 
 from firmware.api.localapi import FILE_MODE, document_problems, private_dir
 from webui import encrypted
+from firmware.acd.events import Kind
+from firmware.prompts import uploads
 
 FORMAT = "linebox-backup"
 VERSION = 1
@@ -277,8 +279,6 @@ def _check(archive: IO[bytes], data: Path, staging: Path, max_total: int) -> Che
 
 def _history(path: Path) -> dict[str, Any]:
     """The call history of an archive, each row checked field by field before any is merged."""
-    from firmware.acd.events import Kind
-
     try:
         h = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -370,8 +370,6 @@ def _stage(tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, sha256: str)
 
 
 def _document(path: Path, data: Path, staging: Path) -> dict[str, Any]:
-    from firmware.prompts import uploads
-
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):

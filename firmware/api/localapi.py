@@ -27,20 +27,26 @@ import sqlite3
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
+from firmware.acd.events import Kind, QueueEvent
 from firmware.acd.report import queue_report
 from firmware.api.httpapi import Action, ActionError
 from firmware.api.running import API_SECRET_HEADER, api_secret, notify
 from firmware.config import document as configdoc
 from firmware.config.extensions import ExtensionError, check_number, generate_secret
 from firmware.config.settings import SETTINGS, SettingError, effective
-from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private_file  # noqa: F401 (for the web)
+from firmware.ivr.schema import said_texts
+from firmware.ivr.schema import validate as validate_ivr
 from firmware.numberplan import Claim
+from firmware.prompts import PromptError, say, uploads
+from firmware.store import document as stored
+from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private_file  # noqa: F401 (for the web)
 from firmware.store.db import Store
 from firmware.store.document import number_conflicts
+from firmware.store.messages import Mailboxes
 
 T = TypeVar("T")
 
@@ -262,8 +268,6 @@ class LocalApi:
 
     def export_document(self) -> dict[str, Any]:
         """The whole configuration as one document (docs/config.md): the backup. Holds secrets."""
-        from firmware.store import document as stored
-
         return self._call(stored.export)
 
     def config_rev(self) -> int:
@@ -274,11 +278,6 @@ class LocalApi:
         edited section). ``Invalid`` keyed by field path (``queues[sales].strategy``) and
         nothing changed when any field is wrong. Texts to speak are rendered first.
         ``expect_rev``: refuse (``Invalid`` on "document") if the configuration changed since."""
-        from firmware.prompts import uploads
-        from firmware.store import document as stored
-        from firmware.ivr.schema import said_texts
-        from firmware.prompts import PromptError, say
-
         problems = configdoc.validate(doc, files=uploads.names(self.data))
         if problems:
             raise Invalid({p.path or "document": p.message for p in problems})
@@ -305,13 +304,10 @@ class LocalApi:
 
     def remove_prompt(self, name: str) -> None:
         """Deletes an uploaded prompt; ``Invalid`` while a menu plays it or when there is none."""
-        from firmware.prompts import uploads
-        from firmware.ivr.schema import validate
-
         try:
             uploads.check_name(name)
             ivr = self.export_document().get("ivr") or {"menus": []}
-            used = validate(ivr, files=uploads.names(self.data) - {name})
+            used = validate_ivr(ivr, files=uploads.names(self.data) - {name})
             if used:
                 raise Invalid({"file": f"{name} is still played by {used[0].path}; change that menu first"})
             uploads.remove(self.data, name)
@@ -320,16 +316,12 @@ class LocalApi:
 
     def upload_prompt(self, src: Path, name: str | None = None, *, replace: bool = False) -> Any:
         """Stores a sound file as a prompt menus can play (firmware.prompts.uploads); ``Invalid`` if not."""
-        from firmware.prompts import uploads
-
         try:
             return uploads.save(self.data, src, name, replace=replace)
         except uploads.UploadError as exc:
             raise Invalid({"file": str(exc)}) from None
 
     def prompts(self) -> list[Any]:
-        from firmware.prompts import uploads
-
         return uploads.describe(self.data)
 
     def queue_report(self, **kw: Any) -> dict[str, Any]:
@@ -338,16 +330,12 @@ class LocalApi:
 
     def history(self) -> dict[str, Any]:
         """The call history for a backup: every CDR row and the whole queue log."""
-        from dataclasses import asdict
-
         cdrs = self._call(lambda s: s.cdrs(10_000_000))
         events = self._call(lambda s: s.queue_events())
         return {"cdr": cdrs, "queue_log": [{**asdict(e), "kind": e.kind.value} for e in events]}
 
     def merge_history(self, history: Mapping[str, Any]) -> tuple[int, int]:
         """Adds the rows of a (checked) backup's history the box lacks; (CDR rows, log lines) added."""
-        from firmware.acd.events import Kind, QueueEvent
-
         events = [QueueEvent(**{**e, "kind": Kind(e["kind"])}) for e in history.get("queue_log", [])]
         return self._call(lambda s: s.merge_history(list(history.get("cdr", [])), events))
 
@@ -357,8 +345,6 @@ class LocalApi:
     def voicemail_messages(self, mailbox: str) -> list[Any]:
         """A mailbox's messages on disk (firmware.store.messages.Message), new ones first; [] for a
         mailbox number that is not one (the web passes what a URL said)."""
-        from firmware.store.messages import Mailboxes
-
         return Mailboxes(self.data / "voicemail").messages(mailbox) if is_mailbox(mailbox) else []
 
     def voicemail_message(self, mailbox: str, ident: str) -> Any | None:
@@ -384,7 +370,6 @@ class LocalApi:
             pass
         except Invalid as exc:
             raise Invalid({"message": "; ".join(exc.errors.values())}) from None
-        from firmware.store.messages import Mailboxes
 
         try:
             return {**change_message(Mailboxes(self.data / "voicemail"), mailbox, ident, action), "live": False}

@@ -13,7 +13,6 @@ never swapped away by the next update.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Iterator
 from urllib.parse import quote
 
@@ -24,7 +23,7 @@ from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.app import _sse_event
 from webui.contacts import (DISPOSITIONS, PAUSE_REASONS, ContactsDb, Problems, check_contact, check_crm_template,
                             check_note, check_pause_reason, crm_link, normal_number)
-from webui.pages.wallboard import board, clock, render
+from webui.pages.wallboard import board, clock, render, short_when
 
 log = logging.getLogger("linebox.web.agent")
 
@@ -35,14 +34,6 @@ HISTORY = 500  # most recent CDRs searched for a caller's previous calls
 POP_ROWS = 5  # calls a pop lists (the contact's page lists them all)
 VERBS = {"login": "Logged in to your queues.", "logout": "Logged out of your queues.",
          "pause": "Paused.", "unpause": "Back from pause: calls will be offered again."}
-
-
-def short_when(t: float | None, now: float | None = None) -> str:
-    """A call's time as a narrow column wants it: 14:05 today, 21 Nov 14:05 before."""
-    if not t:
-        return ""
-    lt, today = time.localtime(t), time.localtime(now if now is not None else time.time())
-    return time.strftime("%H:%M" if lt[:3] == today[:3] else "%d %b %H:%M", lt)
 
 
 def current_call(snap: dict[str, Any], ext: str) -> dict[str, Any] | None:

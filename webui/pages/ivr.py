@@ -21,6 +21,14 @@ import bottle
 from bottle import request
 
 from firmware.api.localapi import Invalid
+from webui.pages._ivrdoc import conditions, menus  # noqa: F401 (also what other pages import from here)
+from firmware.prompts import said_name
+from webui.pages.prompts import preview_path
+from firmware.prompts import language
+from webui.pages.prompts import save_upload
+from webui.pages.prompts import forget_upload
+from urllib.parse import quote
+from webui.app import applied_text
 
 NAV = [("IVR", "/ivr")]
 
@@ -151,21 +159,6 @@ def safe_id(ident: str) -> str:
 
 # --- the IVR document ----------------------------------------------------------------------------
 
-def _list(container: Any) -> list[dict[str, Any]]:
-    """Menus or conditions as a list of objects with an id (the document allows a mapping too)."""
-    if isinstance(container, Mapping):
-        return [{**v, "id": str(k)} for k, v in container.items() if isinstance(v, Mapping)]
-    return [dict(v) for v in container or [] if isinstance(v, Mapping) and isinstance(v.get("id"), str)]
-
-
-def menus(ivr: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return _list(ivr.get("menus"))
-
-
-def conditions(ivr: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return _list(ivr.get("time_conditions"))
-
-
 def prompt_rows(items: Any) -> list[tuple[str, str]]:
     rows = []
     for item in items or []:
@@ -181,9 +174,6 @@ def prompt_rows(items: Any) -> list[tuple[str, str]]:
 def previewer(api: Any, phrases: Iterable[str], uploads: Iterable[str]) -> Any:
     """preview(kind, value) -> where the browser can play a prompt item, or None when there is
     nothing to play yet (a text not rendered until saved, a name that is no prompt)."""
-    from firmware.prompts import said_name
-    from webui.pages.prompts import preview_path
-
     phrases, uploads = set(phrases), set(uploads)
 
     def preview(kind: str, value: str) -> str | None:
@@ -272,8 +262,6 @@ class IvrPages:
 
     def _menu_form(self, doc: Mapping[str, Any], ident: str, form: dict[str, Any], errors: dict[str, str],
                    status: int = 200, notice: str | None = None, failed: str | None = None) -> str:
-        from firmware.prompts import language
-
         ivr = doc.get("ivr") or {}
         entries = [n for n, t in (doc.get("ivr_numbers") or {}).items() if t == ident]
         uploads = [u.name for u in self.api.prompts()]
@@ -641,8 +629,6 @@ def _str(v: Any) -> str:
 
 def _take_upload(api: Any, upload: Any, name: str) -> tuple[str | None, str | None]:
     """Saves a browser upload as a prompt; (name, None) or (None, message)."""
-    from webui.pages.prompts import save_upload
-
     return save_upload(api, upload, name)
 
 
@@ -657,8 +643,6 @@ def _undo_upload(api: Any, form: dict[str, Any], errors: dict[str, str], uploade
 
 
 def _forget_upload(api: Any, name: str) -> None:
-    from webui.pages.prompts import forget_upload
-
     forget_upload(api, name)
 
 
@@ -667,14 +651,10 @@ def _notice() -> str | None:
 
 
 def _q(s: str) -> str:
-    from urllib.parse import quote
-
     return quote(s)
 
 
 def _applied(applied: Any) -> str:
-    from webui.app import applied_text
-
     return applied_text(applied) if applied is not None else ""
 
 

@@ -24,6 +24,8 @@ from board.fxo import FxoConfig
 from board.regions import region as region_profile
 from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.pages.ivr import FieldMap, apply_section, number, text
+from webui.app import applied_text
+from firmware.config.ports import proposal_line
 
 NAV = [("Ports", "/ports")]
 CSS = "/static/config.css"
@@ -113,7 +115,6 @@ class PortsPage:
                 changes.append(f"{name} {key} {a.get(key) or '-'} → {b.get(key) or '-'}")
             if key == "extension" and a.get("call_waiting", True) != b.get("call_waiting", True) and b:
                 changes.append(f"{name} call waiting {'on' if b.get('call_waiting', True) else 'off'}")
-        from webui.app import applied_text
 
         self.admin._audit("analog ports: " + (", ".join(changes) if changes else "saved unchanged"))
         raise bottle.redirect("/ports?done=" + quote("Saved the ports. " + applied_text(applied)
@@ -248,8 +249,6 @@ class LinePage:
         if not state:
             return None
         if state.get("finished") and state.get("settings"):
-            from firmware.config.ports import proposal_line
-
             state = {**state, "line": proposal_line(state["settings"])}
         return state
 
@@ -300,7 +299,6 @@ class LinePage:
         if placed:
             return self._render(name, spec, region, form, placed, 400,
                                 failed="Nothing was changed: fix the settings marked below.")
-        from webui.app import applied_text
 
         what = {"reset": "reset to region defaults", "proposal": "took the line test's proposal"}.get(action)
         changes = ", ".join(line_changes(old, line, defaults))

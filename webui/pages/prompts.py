@@ -19,6 +19,10 @@ import bottle
 from bottle import request
 
 from firmware.api.localapi import Invalid
+from firmware.ivr.schema import said_texts
+from firmware.prompts import PromptMissing, PromptSet, language, said_name
+from firmware.prompts.uploads import default_name, uploads_dir
+from webui.pages._ivrdoc import menus
 
 NAV = [("Prompts", "/prompts")]
 CSS = "/static/config.css"
@@ -34,16 +38,12 @@ def preview_path(kind: str, value: str) -> str | None:
     if kind == "file":
         return f"/prompts/play/upload/{quote(value)}"
     if kind == "say":
-        from firmware.prompts import said_name
-
         return f"/prompts/play/say/{said_name(value)}"
     return None
 
 
 def save_upload(api: Any, upload: Any, name: str = "") -> tuple[str | None, str | None]:
     """A browser upload (bottle FileUpload) as a prompt: (stored name, None) or (None, message)."""
-    from firmware.prompts.uploads import default_name
-
     wanted = name.strip() or default_name(Path(upload.raw_filename or upload.filename or "upload"))
     if not wanted.endswith(".wav"):
         wanted += ".wav"
@@ -87,8 +87,6 @@ class PromptPages:
 
     def _used(self) -> dict[str, list[str]]:
         """upload name -> the menus that play it."""
-        from webui.pages.ivr import menus
-
         used: dict[str, list[str]] = {}
         for m in menus(self.api.export_document().get("ivr") or {}):
             for key in ("greeting", "invalid"):
@@ -99,8 +97,6 @@ class PromptPages:
 
     def index(self, errors: dict[str, str] | None = None, form: dict[str, str] | None = None,
               status: int = 200) -> str:
-        from firmware.prompts import language
-
         return self.admin._render("prompts", status, uploads=self.api.prompts(), used=self._used(),
                                   phrases=sorted(language("en").phrases),
                                   errors=errors or {}, form=form or {},
@@ -138,12 +134,8 @@ class PromptPages:
 
     def _known(self, kind: str, name: str) -> Path | None:
         if kind == "upload":
-            from firmware.prompts.uploads import uploads_dir
-
             return uploads_dir(self.api.data) / name if name in {u.name for u in self.api.prompts()} else None
         if kind == "set":
-            from firmware.prompts import PromptMissing, PromptSet, language
-
             if name not in language("en").phrases:
                 return None
             try:
@@ -151,9 +143,6 @@ class PromptPages:
             except PromptMissing:
                 return None
         if kind == "say":
-            from firmware.ivr.schema import said_texts
-            from firmware.prompts import said_name
-
             texts = said_texts(self.api.export_document().get("ivr") or {})
             if name in {said_name(t) for t in texts}:
                 return self.api.data / "prompts" / "say" / f"{name}.wav"

@@ -21,6 +21,7 @@ from bottle import request
 from firmware.acd.schema import DEFAULTS
 from firmware.acd.strategies import STRATEGIES
 from firmware.api.localapi import BoxUnreachable, Invalid
+from webui.app import applied_text
 from webui.pages.ivr import GOTO_ROUTE, FieldMap, changed_keys, dest_form, destination, describe_dest, number, \
     targets, text
 
@@ -300,7 +301,6 @@ class QueuePages:
         except Invalid as exc:
             return self._page(doc, ident, form, fm.place(exc.errors), 400,
                               failed="Nothing was changed: fix the fields marked below.")
-        from webui.app import applied_text
 
         if old is None:
             self.admin._audit(f"added queue {queue['id']} (number {queue['number']}, "
@@ -328,7 +328,6 @@ class QueuePages:
         except Invalid as exc:
             return self.index({"queues": f"Queue {ident} was not removed: " + "; ".join(
                 f"{p}: {m}" for p, m in exc.errors.items())}, status=400)
-        from webui.app import applied_text
 
         self.admin._audit(f"removed queue {ident}")
         raise bottle.redirect("/queues?done=" + quote(f"Removed queue {ident}. " + applied_text(applied)), 303)

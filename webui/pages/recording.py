@@ -15,6 +15,7 @@ from bottle import request
 
 from firmware.config.recpolicy import MODES
 from webui.pages.ivr import FieldMap, apply_section
+from webui.app import applied_text
 
 NAV = [("Recording", "/recording")]
 CSS = "/static/config.css"
@@ -85,7 +86,6 @@ class RecordingPage:
             for n in sorted(set(before) | set(after)):
                 if before.get(n) != after.get(n):
                     changes.append(f"{n} {before.get(n) or 'default'} → {after.get(n) or 'default'}")
-        from webui.app import applied_text
 
         self.admin._audit("recording policy: " + (", ".join(changes) if changes else "saved unchanged"))
         raise bottle.redirect("/recording?done=" + quote("Saved the recording policy. " + applied_text(applied)), 303)

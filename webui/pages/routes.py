@@ -26,6 +26,7 @@ from bottle import request
 
 from firmware.config.routes import FIELDS, PatternError, Routes, trunks_of
 from webui.pages.ivr import FieldMap, apply_section, changed_keys, text
+from webui.app import applied_text
 
 NAV = [("Routes", "/routes")]
 CSS = "/static/config.css"
@@ -183,7 +184,6 @@ class RoutesPage:
         placed, applied = apply_section(self.admin, "routes", section, fm)
         if placed:
             return self._render(doc, rows, placed, 400, failed=FAILED)
-        from webui.app import applied_text
 
         self.admin._audit(audit_text(old, section, came_from))
         done = "Saved the outbound routes. " if section else \

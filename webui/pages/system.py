@@ -29,6 +29,7 @@ from bottle import request, response
 
 from firmware.api.localapi import BoxUnreachable, Invalid
 from webui import backup, encrypted
+from webui.app import applied_text
 
 NAV = [("System", "/system")]
 
@@ -39,8 +40,6 @@ SHOWN = 500
 
 
 def _applied_text(a: Any) -> str:
-    from webui.app import applied_text
-
     return applied_text(a)
 
 

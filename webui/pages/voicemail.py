@@ -21,6 +21,7 @@ from bottle import request
 from firmware.api.localapi import Invalid, is_mailbox
 from firmware.config.voicemail import DEFAULT_MAX_SECONDS
 from webui.pages.ivr import FieldMap, apply_section, number
+from webui.app import applied_text
 
 NAV = [("Voicemail", "/voicemail")]
 CSS = "/static/config.css"
@@ -160,7 +161,6 @@ class VoicemailPages:
         errors, applied = apply_section(self.admin, "voicemail", section, fm)
         if errors:
             return self._render(doc, errors, 400, typed, failed="Nothing was changed: fix what is marked below.")
-        from webui.app import applied_text
 
         said = changes(old, section)
         self.admin._audit("voicemail: " + (", ".join(said) if said else "saved unchanged"))

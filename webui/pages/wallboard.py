@@ -124,9 +124,15 @@ def board(admin: Any) -> QueueBoard:
     return b
 
 
-def render(name: str, **ctx: Any) -> str:
-    from webui.pages.agent import short_when
+def short_when(t: float | None, now: float | None = None) -> str:
+    """A call's time as a narrow column wants it: 14:05 today, 21 Nov 14:05 before."""
+    if not t:
+        return ""
+    lt, today = time.localtime(t), time.localtime(now if now is not None else time.time())
+    return time.strftime("%H:%M" if lt[:3] == today[:3] else "%d %b %H:%M", lt)
 
+
+def render(name: str, **ctx: Any) -> str:
     return bottle.template(name, template_lookup=[str(VIEWS)], h=Helpers, clock=clock, short_when=short_when, **ctx)
 
 
