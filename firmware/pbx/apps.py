@@ -29,11 +29,11 @@ from firmware.prompts import PromptSet, digits_to_prompts, said_name, time_to_pr
 from firmware.sip.sdp import Codec
 
 from .b2bua import terminal_on
+from .services import AppHost, FeatureHost
 from firmware.events import Answer, Event, Release, Setup, audio_codec, event_codec
 
 if TYPE_CHECKING:
     from .b2bua import Call
-    from .pbx import Pbx
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class AppLeg:
     name = "app"
     inband: bool | None = None  # None: in-band detection only when the phone has no RFC 4733
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet) -> None:
+    def __init__(self, pbx: AppHost, setup: Setup, prompts: PromptSet) -> None:
         self.pbx = pbx
         self.setup = setup
         self.prompts = prompts
@@ -205,7 +205,7 @@ class DtmfReadback(AppLeg):
     name = "dtmf-readback"
     inband = True  # the point of *47 is to test whichever way the phone sends digits
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet) -> None:
+    def __init__(self, pbx: AppHost, setup: Setup, prompts: PromptSet) -> None:
         super().__init__(pbx, setup, prompts)
         self.waiting: list[str] = []
         self.reading = False
@@ -249,7 +249,7 @@ class IvrApp(AppLeg):
     # the terminal gives one digit per key press either way.
     inband = True
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, menus: object, start: str) -> None:
+    def __init__(self, pbx: AppHost, setup: Setup, prompts: PromptSet, *, menus: object, start: str) -> None:
         super().__init__(pbx, setup, prompts)
         self.menus = menus
         self.start_menu = start
@@ -333,7 +333,7 @@ class IvrApp(AppLeg):
         super()._close()
 
 
-FEATURE_CODES: dict[str, Callable[[Pbx, Setup, PromptSet], AppLeg]] = {
+FEATURE_CODES: dict[str, Callable[[AppHost, Setup, PromptSet], AppLeg]] = {
     "*43": EchoTest,
     "*60": SpeakingClock,
     "*65": SayExtension,
@@ -341,7 +341,7 @@ FEATURE_CODES: dict[str, Callable[[Pbx, Setup, PromptSet], AppLeg]] = {
 }
 
 
-def register_ivr(pbx: Pbx) -> None:
+def register_ivr(pbx: FeatureHost) -> None:
     """IVR numbers enter their menu or time condition; "menu" destinations start a menu there."""
     def entry(number: str) -> Destination:
         target = pbx.ivr_numbers[number]
@@ -355,7 +355,7 @@ def register_ivr(pbx: Pbx) -> None:
     pbx.destinations["menu"] = menu
 
 
-def register_codes(pbx: Pbx) -> None:
+def register_codes(pbx: FeatureHost) -> None:
     """The feature codes of FEATURE_CODES (*43 echo, *60 clock, ...), and "hangup" (a goodbye)."""
     def feature(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
         pbx.start_app(call, FEATURE_CODES[dest.target or ""](pbx, setup, pbx.prompts))

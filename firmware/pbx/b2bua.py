@@ -28,7 +28,11 @@ from firmware.store.db import CdrRecord
 from firmware.events import Alerting, Answer, Event, Hold, Release, Setup, Transfer, audio_codec, event_codec
 
 if TYPE_CHECKING:
-    from .pbx import Pbx
+    import asyncio
+
+    from firmware.media.player import SharedSource
+    from firmware.media.recorder import RecordingStore
+    from firmware.store.db import Writer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,29 @@ class Leg(Protocol):
     ended: bool
 
     def deliver(self, event: Event) -> None: ...
+
+
+class CallHost(Protocol):
+    """What the controller needs of the PBX around it: where a call is routed, the media engine
+    that bridges and records it, and who hears that it was answered or ended.
+
+    It lives here, beside ``Leg``, rather than in services.py because it names ``Call``:
+    services.py imports this module, so this module must not import it."""
+
+    loop: asyncio.AbstractEventLoop
+    media: MediaEngine
+    writer: Writer
+    recordings: RecordingStore
+    bridges: dict[Bridge, Call]  # so that a media timeout finds its call
+
+    def setting(self, name: str) -> Any: ...
+    def route(self, call: Call, setup: Setup) -> None: ...
+    def place(self, call: Call, setup: Setup, kind: str, target: str | None, *, voicemail: bool = True) -> None: ...
+    def extension_busy(self, number: str, delta: int) -> None: ...
+    def recording_mode(self, call: Call) -> str: ...
+    def recording_event(self, event: object) -> None: ...
+    def music_on_hold(self) -> SharedSource: ...
+    def call_ended(self, call: Call) -> None: ...
 
 
 def _pass(data: bytes) -> bytes:
@@ -129,7 +156,7 @@ def dtmf_conversion(src: tuple[Codec, ...], dst: tuple[Codec, ...]) -> dict[int,
 
 
 class Call:
-    def __init__(self, pbx: Pbx, caller: Leg, *, call_id: str) -> None:
+    def __init__(self, pbx: CallHost, caller: Leg, *, call_id: str) -> None:
         self.pbx = pbx
         self.id = uuid.uuid4().hex
         self.a = caller

@@ -4,34 +4,29 @@ route() and place() are look-ups, not chains of cases.
 
 The order is the look-up order within a tier of the plan (IVR numbers, queues, voicemail and
 feature codes, then extensions: what the box always did should a conflict the configuration
-refuses ever reach it). A new feature is a module with a ``register(pbx)`` and a line here.
+refuses ever reach it). A new feature is a module with a ``register(pbx)`` and a line here; the
+``pbx`` it is given is a services.FeatureHost, which says what a feature may use.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from firmware.events import Setup
 from firmware.numberplan import Destination, Keyed
 
 from . import apps, outbound, queues, voicemail
-
-if TYPE_CHECKING:
-    from .b2bua import Call
-    from .pbx import Pbx
-
-# A destination kind's handler: places the call and says True, or False for "not available"
-# (a queue or mailbox that is gone). ``voicemail``: an extension may divert to its mailbox.
-Placer = Callable[["Call", Setup, Destination, bool], bool]
+from .services import FeatureHost
 
 
-def extensions(pbx: Pbx) -> None:
+def extensions(pbx: FeatureHost) -> None:
     """Extensions: their numbers, and "extension" destinations (ring every contact and port)."""
     pbx.plan.add(Keyed(lambda: pbx.extensions, lambda n: Destination("extension", n)))
     pbx.destinations["extension"] = pbx.place_extension
 
 
-FEATURES: tuple[Callable[[Pbx], None], ...] = (
+# The PBX hands every register() the same object, so it must offer the most any of them asks
+# for: the queues' (a FeatureHost with the queue runtime).
+FEATURES: tuple[Callable[[queues.QueueFeatureHost], None], ...] = (
     apps.register_ivr,
     queues.register,
     voicemail.register,

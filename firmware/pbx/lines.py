@@ -23,19 +23,17 @@ import json
 import logging
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from board.dahdi import DahdiDriver
-from board.driver import Driver
+from board.driver import Driver, decode
 from board.fxo import FxoConfig
 from board.fxs import DialPlan, FxsConfig
 from board.sim import SimHat
 from firmware.pbx.analog import AnalogPorts
 from firmware.pbx.b2bua import Call
+from firmware.pbx.services import LinesHost
 from firmware.events import Setup
-
-if TYPE_CHECKING:
-    from firmware.pbx.pbx import Pbx
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ def make_driver(settings: Mapping[str, Any]) -> Driver | None:
 
 
 class Lines:
-    def __init__(self, pbx: Pbx, data: Path) -> None:
+    def __init__(self, pbx: LinesHost, data: Path) -> None:
         self.pbx = pbx
         self.data = data
         self.driver: Driver | None = None
@@ -234,6 +232,8 @@ class LineTestRun:
     """
 
     def __init__(self, lines: Lines, port_name: str, number: str, *, inbound: bool = True) -> None:
+        # Imported on the first line test, not at start: an installer's rare action, and the
+        # module (tone learning, caller ID analysis) costs the box ~150 KB and ~25 ms to load.
         from board.linetest import LineTest, LineTestConfig
 
         if lines.driver is None or lines.ports is None:
@@ -265,8 +265,6 @@ class LineTestRun:
         return self.clock.time()  # the loop's or the simulated HAT's: the port events' time base
 
     def start(self) -> None:
-        from board.driver import decode
-
         driver, port = self.lines.driver, self.port
         prev_audio = driver.on_audio  # the ports' (or another line test's)
 

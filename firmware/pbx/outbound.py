@@ -15,10 +15,10 @@ from firmware.numberplan import Destination, Patterns
 
 if TYPE_CHECKING:
     from .b2bua import Call
-    from .pbx import Pbx
+    from .services import FeatureHost
 
 
-def register(pbx: Pbx) -> None:
+def register(pbx: FeatureHost) -> None:
     def match(number: str) -> Destination | None:
         if pbx.lines is None:  # no analog board: nothing leaves
             return None

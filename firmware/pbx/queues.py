@@ -25,7 +25,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware.acd.events import Kind, QueueEvent
 from firmware.acd.queue import (Announce, Connect, Overflow, PlaceCallback, Queue, QueueError, RingAgents,
@@ -37,14 +37,13 @@ from firmware.numberplan import Codes, Destination, Keyed
 
 from .apps import AppLeg
 from .b2bua import Call, terminal_on
+from .services import AppHost, CallerHost, FeatureHost, QueueHost
 from firmware.events import Answer, Event, Release, Setup
 from firmware.media.player import Playlist, silence
 from firmware.media.tones import TONES
 
 if TYPE_CHECKING:
     from firmware.acd.schema import QueueSpec
-
-    from .pbx import Pbx
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +53,29 @@ AGENT_CODES = {"*51": "login", "*52": "logout", "*53": "pause", "*54": "unpause"
 PRIORITY = 10  # what a caller on a queue's priority list joins with
 CALLBACK_CODECS = (Codec("PCMU", 0), Codec("PCMA", 8), Codec("telephone-event", 101, 8000, "0-16"))
 LEAD_IN = silence(500)
-KEY_WAIT = 10.0
+KEY_WAIT = 10.0  # seconds a caller has to answer a callback question before music resumes
 CALLBACK_HOLD = 60.0  # at most this long a callback waits for its caller's first call to end
-CALLER_FREE_WAIT = 30.0  # seconds a callback waits for the caller's line to be free before ringing anyway  # seconds a caller has to answer a callback question before music resumes
+CALLER_FREE_WAIT = 30.0  # seconds a callback waits for the caller's line to be free before ringing anyway
+
+
+class AgentHost(AppHost, Protocol):
+    """What an agent's feature code reads besides an application leg's: the queue runtime it
+    logs the agent in and out of (here and not in services.py, as it names ``QueueRuntime``)."""
+
+    queues: QueueRuntime
+
+
+class QueueFeatureHost(FeatureHost, AgentHost, Protocol):
+    """What the queues' ``register()`` uses: a feature's host that also has the queue runtime."""
 
 
 class AgentCommand(AppLeg):
     """*51 login, *52 logout, *53[reason] pause, *54 unpause: says what was done, hangs up."""
 
+    pbx: AgentHost
     name = "agent"
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, verb: str, arg: str) -> None:
+    def __init__(self, pbx: AgentHost, setup: Setup, prompts: PromptSet, *, verb: str, arg: str) -> None:
         super().__init__(pbx, setup, prompts)
         self.verb, self.arg = verb, arg
 
@@ -85,10 +96,12 @@ class AgentCommand(AppLeg):
 class QueueCaller(AppLeg):
     """The caller's side while waiting: music, announcements, callback and exit keys."""
 
+    pbx: CallerHost
     name = "queue"
     inband = True  # the callback and exit keys, whichever way the phone sends them
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, runtime: QueueRuntime, queue: str) -> None:
+    def __init__(self, pbx: CallerHost, setup: Setup, prompts: PromptSet, *, runtime: QueueRuntime,
+                 queue: str) -> None:
         super().__init__(pbx, setup, prompts)
         self.runtime = runtime
         self.queue = queue
@@ -332,7 +345,7 @@ class _Sink:
 
 
 class QueueRuntime:
-    def __init__(self, pbx: Pbx) -> None:
+    def __init__(self, pbx: QueueHost) -> None:
         self.pbx = pbx
         self.queues: dict[str, QueueSlot] = {}
         self.by_number: dict[str, str] = {}
@@ -742,7 +755,7 @@ class QueueRuntime:
         return {"done": said[0]}
 
 
-def register(pbx: Pbx) -> None:
+def register(pbx: QueueFeatureHost) -> None:
     """Queue numbers, the agent codes (*51 log in, *52 out, *53 pause, *54 unpause; each may be
     followed by a queue number or a pause reason), and "queue" destinations."""
     def join(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:

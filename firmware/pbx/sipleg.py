@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
-from firmware.media.relay import Endpoint, MediaError
+from firmware.media.relay import Endpoint, MediaEngine, MediaError
 from firmware.sip.dialog import Dialog
 from firmware.sip.endpoint import Flow
 from firmware.sip.message import ParseError, Request, Response, make_response, new_tag
@@ -25,8 +25,9 @@ from firmware.sip.uri import NameAddr, SipUri
 from firmware.events import CAUSE_STATUS, G711, Alerting, Answer, Event, Hold, Release, Setup, Transfer, cause_for_status
 
 if TYPE_CHECKING:
+    from firmware.sip.transport import SipTransport
+
     from .b2bua import Call
-    from .pbx import Pbx
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,30 @@ def replaces_dialog(value: str) -> tuple[str, frozenset[str]]:
     tags = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in params)}
     return call_id.strip(), frozenset({tags.get("to-tag", ""), tags.get("from-tag", "")})
 
+
+class SipHost(Protocol):
+    """What a SIP leg needs of the PBX: the transport it sends on, the tables through which the
+    PBX hands it the requests and responses of its dialog, and the box's own SIP identity.
+
+    It lives here and not in services.py because it names ``SipLeg``."""
+
+    sip: SipTransport
+    media: MediaEngine
+    dialogs: dict[tuple[str, str], SipLeg]  # (Call-ID, local tag) -> the leg of that dialog
+    client_txs: dict[ClientTransaction, SipLeg]  # the requests a leg sent -> that leg
+    domain: str
+    user_agent: str
+    allow_header: str
+
+    def farewell(self, tx: ClientTransaction) -> None: ...
+    def forget_leg(self, leg: SipLeg) -> None: ...
+    def leg_of_dialog(self, call_id: str, tags: frozenset[str]) -> SipLeg | None: ...
+
+
 class SipLeg:
     """What inbound and outbound SIP legs share: media endpoint, dialog, in-dialog requests."""
 
-    def __init__(self, pbx: Pbx, flow: Flow) -> None:
+    def __init__(self, pbx: SipHost, flow: Flow) -> None:
         self.pbx = pbx
         self.flow = flow
         self.name = f"leg{next(_legs)}"
@@ -270,7 +291,7 @@ class SipLeg:
 class InboundLeg(SipLeg):
     """The caller's side: we are the UAS of its INVITE."""
 
-    def __init__(self, pbx: Pbx, request: Request, tx: ServerTransaction, flow: Flow, user: str) -> None:
+    def __init__(self, pbx: SipHost, request: Request, tx: ServerTransaction, flow: Flow, user: str) -> None:
         super().__init__(pbx, flow)
         self.invite = request
         self.tx = tx
@@ -391,7 +412,7 @@ class InboundLeg(SipLeg):
 class OutboundLeg(SipLeg):
     """The callee's side: we are the UAC, calling one registered contact."""
 
-    def __init__(self, pbx: Pbx, flow: Flow, *, target: str, callee: str, setup: Setup) -> None:
+    def __init__(self, pbx: SipHost, flow: Flow, *, target: str, callee: str, setup: Setup) -> None:
         super().__init__(pbx, flow)
         self.target = target
         self.callee = callee

@@ -33,11 +33,11 @@ from firmware.numberplan import Destination, Numbers
 from firmware.store.messages import MIN_SECONDS, Mailboxes, Message
 
 from .apps import HANGUP_PAUSE, AppLeg
+from .services import FeatureHost, MailboxHost
 from firmware.events import Release, Setup
 
 if TYPE_CHECKING:
     from .b2bua import Call
-    from .pbx import Pbx
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,11 @@ GIVE_UP = silence(6000)  # after the options: this long without a key keeps the 
 
 
 class LeaveMessage(AppLeg):
+    pbx: MailboxHost
     name = "voicemail"
     inband = True  # "#" ends the message whichever way the phone sends it
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, mailbox: str,
+    def __init__(self, pbx: MailboxHost, setup: Setup, prompts: PromptSet, *, mailbox: str,
                  mailboxes: Mailboxes, max_seconds: int) -> None:
         super().__init__(pbx, setup, prompts)
         self.mailbox = mailbox
@@ -153,10 +154,11 @@ class LeaveMessage(AppLeg):
 
 
 class CheckMessages(AppLeg):
+    pbx: MailboxHost
     name = "voicemail-check"
     inband = True
 
-    def __init__(self, pbx: Pbx, setup: Setup, prompts: PromptSet, *, mailboxes: Mailboxes,
+    def __init__(self, pbx: MailboxHost, setup: Setup, prompts: PromptSet, *, mailboxes: Mailboxes,
                  login: bool = False) -> None:
         super().__init__(pbx, setup, prompts)
         self.mailbox = "" if login else setup.caller
@@ -297,7 +299,7 @@ class CheckMessages(AppLeg):
 CODES = {VOICEMAIL_CODE: Destination("messages"), REMOTE_CODE: Destination("messages", arg="login")}
 
 
-def register(pbx: Pbx) -> None:
+def register(pbx: FeatureHost) -> None:
     """The voicemail codes, and "voicemail" destinations (leave a message in a mailbox)."""
     def messages(call: Call, setup: Setup, dest: Destination, voicemail: bool) -> bool:
         pbx.start_app(call, CheckMessages(pbx, setup, pbx.prompts, mailboxes=pbx.messages, login=dest.arg == "login"))

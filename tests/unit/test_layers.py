@@ -138,3 +138,26 @@ def test_the_checker_sees_a_cycle_and_a_banned_import(tmp_path, monkeypatch):
     edges = graph()
     assert edges["board"]["firmware.pbx"] == {"board.bad -> firmware.pbx.b2bua"}
     assert edges["firmware.pbx"]["board"] == {"firmware.pbx.b2bua -> board.bad"}
+
+
+def test_inside_the_pbx_only_the_composition_root_knows_the_front_desk():
+    """Legs, applications and features are given narrow interfaces (firmware/pbx/services.py and
+    their own modules), not Pbx: no module of the package imports pbx.py, even for types, and its
+    modules import each other in no circle."""
+    modules = {module_name(p): p for p in (ROOT / "firmware" / "pbx").glob("*.py")}
+    importers = sorted(m for m, p in modules.items() if "firmware.pbx.pbx" in imports_of(p) and m != "firmware.pbx.pbx")
+    assert importers == []
+    edges = {m: {t for t in imports_of(p) if t in modules and t != m} for m, p in modules.items()}
+
+    def circle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(edges.get(node, ())):
+                if nxt == start:
+                    return path + [nxt]
+                if nxt not in path:
+                    stack.append((nxt, path + [nxt]))
+        return None
+
+    assert [c for c in map(circle_from, sorted(modules)) if c] == []
