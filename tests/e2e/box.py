@@ -1,7 +1,7 @@
 """`linebox run` as an end-to-end test subject, and a raw SIP endpoint we wrote ourselves.
 
     box = Box(tmp_path / "box")
-    box.setup()          # init + extensions 1001/1002/1003 through the CLI
+    box.setup()          # init, then extensions 1001/1002/1003 in one `config import`
     box.start()          # linebox run on free loopback ports; waits on /health
     box.sip_addr         # "127.0.0.1:<sip port>"
     box.cdr()            # `linebox cdr --json`
@@ -34,7 +34,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tests.peers.netutil import LOOPBACK, free_port, free_tcp_port, free_udp_range
 
@@ -99,15 +99,22 @@ class Box:
     restart still reach the box after it.
     """
 
-    def __init__(self, root: Path, *, extensions: Sequence[str] = EXTENSIONS,
-                 settings: dict[str, object] | None = None, start_timeout: float = 30,
-                 rtp_count: int = RTP_PORT_COUNT):
+    def __init__(self, root: Path, *, extensions: Sequence[str] | Mapping[str, str] = EXTENSIONS,
+                 settings: dict[str, object] | None = None, config: Mapping[str, Any] | None = None,
+                 start_timeout: float = 30, rtp_count: int = RTP_PORT_COUNT):
+        """``extensions``: numbers, or number -> name; ``settings``: name -> value;
+        ``config``: further sections of the configuration document (docs/config.md: ``queues``,
+        ``ivr``, ``ivr_numbers``, ``voicemail``, ...), all imported together by ``setup``."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.data = self.root / "data"
         self.log_path = self.root / "box.log"
         self.extensions = tuple(extensions)
+        self.names = dict(extensions) if isinstance(extensions, Mapping) else {}
         self.settings = dict(settings or {})
+        self.config = dict(config or {})
+        if {"version", "extensions", "settings"} & set(self.config):
+            raise ValueError("config holds the further sections; extensions and settings have their own arguments")
         self.start_timeout = start_timeout
         self.secrets: dict[str, str] = {}
         self.rtp_count = rtp_count
@@ -129,16 +136,31 @@ class Box:
 
     # -- set-up through the CLI -------------------------------------------------------
     def setup(self) -> "Box":
-        """init, the extensions (strong secrets), the settings: all through the CLI."""
+        """init, then the extensions (strong secrets), the settings and the further sections
+        as one configuration document through `linebox config import`: two CLI calls, where one
+        per extension and setting was most of a test's start-up on a busy 2-core machine.
+
+        An import replaces the whole configuration, so it is only for a fresh data directory;
+        what a test adds later goes through `add_extension` and `set`."""
         self.cli("init")
         if not (self.data / "linebox.db").exists():
             raise BoxError(f"`linebox --data {self.data} init` did not create linebox.db; "
                            f"{sorted(p.name for p in self.data.glob('*')) if self.data.exists() else 'no data dir'}")
-        for number in self.extensions:
-            self.add_extension(number)
-        for key, value in self.settings.items():
-            self.set(key, value)
+        secrets = {number: strong_secret() for number in self.extensions}
+        if secrets or self.settings or self.config:  # nothing to import: `init` only, as before
+            path = self.root / "setup.json"
+            path.write_text(json.dumps(self.document(secrets), indent=1))
+            self.cli("config", "import", str(path), timeout=30 + 0.1 * len(secrets))
+        self.secrets.update(secrets)
         return self
+
+    def document(self, secrets: Mapping[str, str]) -> dict[str, Any]:
+        """The configuration document `setup` imports (docs/config.md), with these secrets.
+        Values of settings are written as `set` passes them, as text."""
+        return {"version": 1,
+                "extensions": [{"number": n, "name": self.names.get(n, ""), "secret": s} for n, s in secrets.items()],
+                "settings": {key: str(value) for key, value in self.settings.items()},
+                **self.config}
 
     def add_extension(self, number: str, secret: str | None = None, name: str | None = None) -> str:
         secret = secret or strong_secret()

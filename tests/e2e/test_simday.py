@@ -14,7 +14,6 @@ disagreement must be caught, so a green day means the box agreed, not that nothi
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 
@@ -142,14 +141,8 @@ def test_outcome_from_both_sides_of_a_call() -> None:
 # -- minimal repros of runtime bugs the day found (fixed; regression tests now) -----------------
 
 def _small_box(tmp_path: Path, extensions: tuple[str, ...], queues: list[dict]) -> Box:
-    box = Box(tmp_path / "box", extensions=extensions)
+    box = Box(tmp_path / "box", extensions=extensions, config={"queues": queues})
     box.setup()
-    doc_path = tmp_path / "config.json"
-    box.cli("config", "export", str(doc_path))
-    doc = json.loads(doc_path.read_text())
-    doc["queues"] = queues
-    doc_path.write_text(json.dumps(doc))
-    box.cli("config", "import", str(doc_path))
     box.start()
     return box
 

@@ -491,21 +491,13 @@ def run_day(cfg: DayConfig, work: Path, *, say: Callable[[str], None] = lambda s
     work.mkdir(parents=True, exist_ok=True)
     plan = plan_day(cfg)
     t_start = time.monotonic()
-    box = Box(work / "box", extensions=(), rtp_count=max(400, 8 * min(cfg.calls, 200)),
-              settings={"sip.qualify_interval": cfg.qualify_interval, "call.no_answer_timeout": cfg.callback_ring})
-    box.setup()
     # Agents and callers as one configuration document, with the queues.
-    from tests.e2e.box import strong_secret
-    for ext in (*AGENTS, *plan.callers, *plan.callbacks):
-        box.secrets[ext] = strong_secret()
-    doc_path = work / "config.json"
-    box.cli("config", "export", str(doc_path))
-    doc = json.loads(doc_path.read_text())
-    doc["extensions"] = [{"number": e, "name": f"agent {e}" if e in AGENTS else f"caller {e}",
-                          "secret": box.secrets[e]} for e in (*AGENTS, *plan.callers, *plan.callbacks)]
-    doc["queues"] = queue_documents(cfg)
-    doc_path.write_text(json.dumps(doc, indent=1))
-    box.cli("config", "import", str(doc_path), timeout=120)
+    box = Box(work / "box", rtp_count=max(400, 8 * min(cfg.calls, 200)),
+              extensions={e: f"agent {e}" if e in AGENTS else f"caller {e}"
+                          for e in (*AGENTS, *plan.callers, *plan.callbacks)},
+              settings={"sip.qualify_interval": cfg.qualify_interval, "call.no_answer_timeout": cfg.callback_ring},
+              config={"queues": queue_documents(cfg)})
+    box.setup()
     box.start()
     say(f"box up: SIP {box.sip_addr}, {len(plan.callers)} caller extensions, work dir {work}")
 

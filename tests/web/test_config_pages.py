@@ -3,17 +3,14 @@ simulated analog board: a line set in the browser routes a ringing FXO line to a
 bad fields are refused next to themselves and change nothing; every change is audited."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.e2e.box import REPO, strong_secret
+from tests.e2e.box import REPO
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import quick_box
 
 
 def test_ports_recording_and_time_conditions_from_the_browser(box_factory, web_factory, page, phones, local_api):
-    box = quick_box(box_factory, ("1001", "1002", "1005"), {"analog.driver": "sim", "analog.sim_fxs": "1"})
+    box = box_factory("box", extensions=("1001", "1002", "1005"), settings={"analog.driver": "sim", "analog.sim_fxs": "1"})
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)
@@ -136,13 +133,8 @@ def test_config_screenshots(box_factory, web_factory, browser):
     """docs/screenshots/ivr-*.png and queues-*.png (rewrites committed files: -m slow)."""
     from tests.web.conftest import DESKTOP, PHONE
 
-    box = box_factory("shots", start=False, extensions=())
-    doc = {"version": 1, "extensions": [{"number": n, "name": name, "secret": strong_secret()} for n, name in
-                                        (("1001", "Reception"), ("1002", "Sales desk"), ("1003", "Support"))],
-           "ivr": SHOW_IVR, "ivr_numbers": {"500": "office"}, "queues": [SHOW_QUEUE]}
-    (box.root / "show.json").write_text(json.dumps(doc))
-    box.cli("config", "import", str(box.root / "show.json"))
-    box.start()
+    box = box_factory("shots", extensions={"1001": "Reception", "1002": "Sales desk", "1003": "Support"},
+                      config={"ivr": SHOW_IVR, "ivr_numbers": {"500": "office"}, "queues": [SHOW_QUEUE]})
     web = web_factory(box)
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()

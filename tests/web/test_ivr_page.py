@@ -2,32 +2,15 @@
 a greeting uploaded in the browser, previewed, and played by a menu."""
 from __future__ import annotations
 
-import json
 import math
 import struct
 import wave
 from pathlib import Path
 
-
-from tests.e2e.box import strong_secret
 from tests.e2e.test_features import assert_says
 from tests.web.conftest import create_admin
 
 GREETING = "Welcome to Acme Widgets."
-
-
-def quick_box(box_factory, extensions: tuple[str, ...], settings: dict | None = None):
-    """A started box whose extensions and settings came in one `linebox config import` (a CLI
-    call per extension and setting is most of a test's time on a busy 2-core machine)."""
-    box = box_factory("box", start=False, extensions=())
-    secrets = {n: strong_secret() for n in extensions}
-    doc = {"version": 1, "extensions": [{"number": n, "name": "", "secret": s} for n, s in secrets.items()],
-           "settings": dict(settings or {})}
-    path = box.root / "setup.json"
-    path.write_text(json.dumps(doc))
-    box.cli("config", "import", str(path))
-    box.secrets.update(secrets)
-    return box.start()
 
 
 def _save(page) -> None:
@@ -43,7 +26,7 @@ def _option(page, row: int, key: str, goto: str, target: str = "") -> None:
 
 def test_a_two_level_ivr_built_in_the_browser_takes_a_call_to_1002(box_factory, web_factory, page, phones,
                                                                    local_api, tmp_path: Path):
-    box = quick_box(box_factory, ("1001", "1002"))
+    box = box_factory("box", extensions=("1001", "1002"))
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)
@@ -117,7 +100,7 @@ def test_a_two_level_ivr_built_in_the_browser_takes_a_call_to_1002(box_factory, 
 
 def test_a_bad_option_shows_its_message_next_to_the_field_and_changes_nothing(box_factory, web_factory, page,
                                                                              local_api):
-    box = quick_box(box_factory, ("1001",))
+    box = box_factory("box", extensions=("1001",))
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)
@@ -192,7 +175,7 @@ def _tone_wav(path: Path, seconds: float = 1.0, rate: int = 16000) -> Path:
 
 def test_an_uploaded_greeting_is_previewed_and_played_by_a_menu(box_factory, web_factory, page, local_api,
                                                                 tmp_path: Path):
-    box = quick_box(box_factory, ("1001",))
+    box = box_factory("box", extensions=("1001",))
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)
@@ -254,7 +237,7 @@ def test_disguised_uploads_are_refused_at_their_field_and_run_nothing(box_factor
                                                                      tmp_path: Path):
     from tests.e2e.test_uploads import hostile_uploads
 
-    box = quick_box(box_factory, ("1001",))
+    box = box_factory("box", extensions=("1001",))
     web = web_factory(box)
     create_admin(page, web)
     canary = tmp_path / "canary"

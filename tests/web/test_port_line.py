@@ -13,7 +13,6 @@ from board.regions import REGIONS
 from firmware.api.localapi import LocalApi
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import quick_box
 
 
 def co(box, *argv: str) -> dict:
@@ -33,7 +32,7 @@ def ring_to_incoming(box, phone) -> tuple[float, float, dict]:
 
 
 def test_fxo_line_settings_from_the_browser(box_factory, web_factory, page, phones, local_api):
-    box = quick_box(box_factory, ("1002",), {"analog.driver": "sim", "analog.region": "us", "analog.sim_fxs": "1"})
+    box = box_factory("box", extensions=("1002",), settings={"analog.driver": "sim", "analog.region": "us", "analog.sim_fxs": "1"})
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)
@@ -118,7 +117,7 @@ def test_fxo_line_settings_from_the_browser(box_factory, web_factory, page, phon
 
 def test_the_ports_save_keeps_line_settings_and_wants_an_inbound_number_for_them(box_factory, web_factory, page,
                                                                                   local_api):
-    box = quick_box(box_factory, ("1002", "1003"), {"analog.driver": "sim", "analog.sim_fxs": "1"})
+    box = box_factory("box", extensions=("1002", "1003"), settings={"analog.driver": "sim", "analog.sim_fxs": "1"})
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)
@@ -168,7 +167,7 @@ def test_the_last_line_tests_proposal_is_offered_and_taken(box_factory, web_fact
     and one click stores it as the line object."""
     from firmware.config.ports import proposal_line
 
-    box = quick_box(box_factory, ("1002",), {"analog.driver": "sim", "analog.region": "us", "analog.sim_fxs": "0"})
+    box = box_factory("box", extensions=("1002",), settings={"analog.driver": "sim", "analog.region": "us", "analog.sim_fxs": "0"})
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tests.e2e.box import run_cli
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import quick_box
 
 
 def _agent(page, row: int, ext: str, role: str, skills: str = "") -> None:
@@ -15,7 +14,7 @@ def _agent(page, row: int, ext: str, role: str, skills: str = "") -> None:
 
 
 def test_a_queue_made_in_the_browser_answers_callers_and_refuses_bad_fields(box_factory, web_factory, page, phones, local_api):
-    box = quick_box(box_factory, ("1001", "1002", "1003"))
+    box = box_factory("box", extensions=("1001", "1002", "1003"))
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)

@@ -9,7 +9,6 @@ import json
 
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import quick_box
 
 SIM = {"analog.driver": "sim", "analog.sim_fxo": "2", "analog.sim_fxs": "0"}
 LOCAL = {"name": "local", "pattern": "9NXXXXXX", "strip": 1, "lines": ["fxo2", "fxo1"]}
@@ -31,7 +30,7 @@ def _save(page) -> int:
 
 def test_routes_edited_in_the_browser_send_a_call_out_on_the_right_line(box_factory, web_factory, page, phones,
                                                                         local_api):
-    box = quick_box(box_factory, ("1001",), SIM)
+    box = box_factory("box", extensions=("1001",), settings=SIM)
     api = local_api(box)
     api.set_section("ports", {"fxo1": {"inbound": "1001"}, "fxo2": {"inbound": "1001"}})
     web = web_factory(box)

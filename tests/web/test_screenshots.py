@@ -15,7 +15,6 @@ from firmware.store.messages import Mailboxes
 from tests.e2e.box import REPO
 from tests.peers.audio import write_tone_wav
 from tests.web.conftest import DESKTOP, PASSWORD, PHONE, create_admin
-from tests.web.test_ivr_page import quick_box
 
 OUT = REPO / "docs" / "screenshots"
 
@@ -110,8 +109,8 @@ def test_screenshots(box_factory, web_factory, browser, phones):
 def test_screenshots_of_lines_routes_and_voicemail(box_factory, web_factory, page, local_api):
     """The outbound routes, an FXO line's settings and the voicemail pages, on a box with a
     simulated HAT (one analog phone, two lines), two routes and a message waiting."""
-    box = quick_box(box_factory, ("1001", "1002", "1003"),
-                    {"analog.driver": "sim", "analog.sim_fxs": "1", "analog.sim_fxo": "2"})
+    box = box_factory("box", extensions=("1001", "1002", "1003"),
+                      settings={"analog.driver": "sim", "analog.sim_fxs": "1", "analog.sim_fxo": "2"})
     api = local_api(box)
     api.set_section("ports", {"fxs1": {"extension": "1003"}, "fxo1": {"inbound": "1001"},
                               "fxo2": {"inbound": "1001", "line": {"rings_before_answer": 3}}})

@@ -16,7 +16,6 @@ from tests.e2e.test_calls import HIGH, LOW
 from tests.peers import audio
 from tests.peers.netutil import wait_until
 from tests.web.conftest import create_admin
-from tests.web.test_ivr_page import quick_box
 
 
 PIN = "86427531"  # 8 digits: nothing else in the database file holds them by chance
@@ -33,7 +32,7 @@ def _mwi(phone, waiting: str) -> list[dict]:
 
 def test_mailboxes_and_a_real_message_from_the_browser(box_factory, web_factory, page, phones, local_api,
                                                        tmp_path: Path):
-    box = quick_box(box_factory, ("1001", "1002", "1003"))
+    box = box_factory("box", extensions=("1001", "1002", "1003"))
     api = local_api(box)
     web = web_factory(box)
     create_admin(page, web)

@@ -4,9 +4,6 @@ board shows one waiting and one abandoned today, with the service level in red; 
 stopping is said on the board."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from tests.e2e.box import Box
@@ -16,17 +13,10 @@ QUEUE = {"id": "support", "name": "Support", "number": "600", "strategy": "ringa
          "agents": [{"agent": "1002"}], "announce_every": 0, "service_level": 20}
 
 
-def queue_box(box_factory, tmp_path: Path, **queue) -> Box:
+def queue_box(box_factory, **queue) -> Box:
     """A box with 1001-1003 and the queue on 600 (dynamic agent 1002, logged out), imported
     before it starts."""
-    box = box_factory("box", start=False, extensions=("1001", "1002", "1003"))
-    out = tmp_path / "config.json"
-    box.cli("config", "export", str(out))
-    doc = json.loads(out.read_text())
-    doc["queues"] = [dict(QUEUE, **queue)]
-    out.write_text(json.dumps(doc))
-    box.cli("config", "import", str(out))
-    return box.start()
+    return box_factory("box", extensions=("1001", "1002", "1003"), config={"queues": [dict(QUEUE, **queue)]})
 
 
 def text_is(page, selector: str, want: str, timeout: float = 10_000) -> None:
@@ -34,8 +24,8 @@ def text_is(page, selector: str, want: str, timeout: float = 10_000) -> None:
                            arg=[selector, want], timeout=timeout)
 
 
-def test_the_wallboard_counts_waiting_callers_live_and_an_abandoned_call(box_factory, web_factory, page, phones, tmp_path):
-    box = queue_box(box_factory, tmp_path)
+def test_the_wallboard_counts_waiting_callers_live_and_an_abandoned_call(box_factory, web_factory, page, phones):
+    box = queue_box(box_factory)
     web = web_factory(box, "--sse-interval", "0.5")
     create_admin(page, web)
     page.goto(web.url("/wallboard"))
@@ -85,21 +75,15 @@ def test_the_wallboard_counts_waiting_callers_live_and_an_abandoned_call(box_fac
 
 
 @pytest.mark.slow
-def test_screenshots_of_the_wallboard_and_the_agent_panel(box_factory, web_factory, page, phones, tmp_path):
+def test_screenshots_of_the_wallboard_and_the_agent_panel(box_factory, web_factory, page, phones):
     """docs/screenshots/wallboard-*.png and agent-*.png (rewrites them; `-m slow`): two queues,
     callers waiting, agent 1002 on the panel with a returning caller's record popped."""
     from tests.web.test_screenshots import OUT, _capture
 
-    box = box_factory("box", start=False, extensions=("1001", "1002", "1003", "1004", "1005"))
-    out = tmp_path / "config.json"
-    box.cli("config", "export", str(out))
-    doc = json.loads(out.read_text())
-    doc["queues"] = [dict(QUEUE, agents=[{"agent": "1002"}, {"agent": "1003"}], wrapup=1),
-                     {"id": "sales", "name": "Sales", "number": "601", "agents": [{"agent": "1004"}],
-                      "announce_every": 0, "service_level": 30}]
-    out.write_text(json.dumps(doc))
-    box.cli("config", "import", str(out))
-    box.start()
+    box = box_factory("box", extensions=("1001", "1002", "1003", "1004", "1005"), config={"queues": [
+        dict(QUEUE, agents=[{"agent": "1002"}, {"agent": "1003"}], wrapup=1),
+        {"id": "sales", "name": "Sales", "number": "601", "agents": [{"agent": "1004"}],
+         "announce_every": 0, "service_level": 30}]})
     web = web_factory(box, "--sse-interval", "0.5")
     create_admin(page, web)
     page.goto(web.url("/contacts"))
