@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.web.test_cdr_page import ready_admin
+from tests.web.conftest import finish_wizard
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -31,7 +31,7 @@ def call(web, method: str, path: str, token: str | None = None, body=None, ctype
 def test_api_tokens_auth_validation_and_changes(box_factory, web_factory, page):
     box = box_factory("box", extensions=("1001", "1002"))
     web = web_factory(box)
-    ready_admin(page, web)
+    finish_wizard(page, web)
     page.goto(web.url("/tokens"))
     page.fill("#name", "")
     page.click("#token-form button[type=submit]")

@@ -14,7 +14,7 @@ import wave
 import zipfile
 from pathlib import Path
 
-from tests.web.test_cdr_page import ready_admin
+from tests.web.conftest import finish_wizard
 
 
 def _wav(path: Path, seconds: float = 0.5) -> bytes:
@@ -60,7 +60,7 @@ def test_backup_restore_and_refusals(box_factory, web_factory, page):
                        " billsec, cause) VALUES (?, ?, '1001', '1002', ?, ?, ?, 'ANSWERED', 20, 18, 'caller-hangup')",
                        (cid, cid + "@x", start, start + 2, start + 20))
     web = web_factory(box)
-    ready_admin(page, web)
+    finish_wizard(page, web)
 
     page.goto(web.url("/system"))
     page.check("#recordings")
@@ -242,7 +242,7 @@ def test_encrypted_backup_download_and_restore_through_the_system_page(box_facto
     box = box_factory("box", extensions=("1001", "1002"))
     box.cli("voicemail", "enable", "1002", "--pin", PIN)
     web = web_factory(box)
-    ready_admin(page, web)
+    finish_wizard(page, web)
 
     # A passphrase typed differently twice, or too short, is refused at its field: no download.
     page.goto(web.url("/system"))

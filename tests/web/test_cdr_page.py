@@ -10,20 +10,9 @@ from pathlib import Path
 
 from tests.e2e.test_calls import connect
 from tests.peers.netutil import wait_until
-from tests.web.conftest import DESKTOP, PHONE, create_admin
+from tests.web.conftest import DESKTOP, PHONE, finish_wizard
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def ready_admin(page, web) -> None:
-    """The wizard's first step, then straight on (the other steps are not needed here)."""
-    create_admin(page, web)
-    page.goto(web.url("/setup/region"))
-    page.select_option("#region", "us")
-    page.click("main button[type=submit]")
-    page.click("text=Skip")
-    page.click("text=Finish and go to the dashboard")
-    page.wait_for_selector("h1:has-text('Dashboard')")
 
 
 def shoot(page, name: str) -> None:
@@ -55,7 +44,7 @@ def test_cdr_search_export_and_recording_playback(box_factory, web_factory, page
     wav = box.data / "recordings" / recorded["recording"]
     wait_until(wav.exists, 10, what=f"{wav.name} finished")
 
-    ready_admin(page, web)
+    finish_wizard(page, web)
     page.goto(web.url("/cdr"))
     assert page.locator("#cdr tr[data-cdr]").count() == 2
     page.fill("#caller", "1001")

@@ -2,22 +2,13 @@
 and the hang-up button ends a real call between two pjsua2 phones."""
 from __future__ import annotations
 
-from tests.web.conftest import create_admin
-
-
-def _finish_wizard(page, web) -> None:
-    create_admin(page, web)
-    page.select_option("#region", "us")
-    page.click("main button[type=submit]")
-    page.click("text=Skip")
-    page.click("text=Finish and go to the dashboard")
-    page.wait_for_selector("h1:has-text('Dashboard')")
+from tests.web.conftest import finish_wizard
 
 
 def test_dashboard_updates_live_and_hangs_up_a_call(box_factory, web_factory, page, phones):
     box = box_factory("box", extensions=("1001", "1002"))
     web = web_factory(box, "--sse-interval", "0.5")
-    _finish_wizard(page, web)
+    finish_wizard(page, web)
     assert "No phone is registered" in page.inner_text("#registrations")
     assert page.inner_text("#cpu")  # system health is there from the first paint
     assert "of" in page.inner_text("#health")
@@ -55,7 +46,7 @@ def test_dashboard_updates_live_and_hangs_up_a_call(box_factory, web_factory, pa
 def test_the_dashboard_says_when_the_box_is_down_and_the_web_stays_up(box_factory, web_factory, page):
     box = box_factory("box", extensions=("1001",))
     web = web_factory(box, "--sse-interval", "0.5")
-    _finish_wizard(page, web)
+    finish_wizard(page, web)
     box.stop()
     page.wait_for_selector("#calls td:has-text('The box does not answer')")
     page.goto(web.url("/extensions"))  # configuration still readable from the database
@@ -65,7 +56,7 @@ def test_the_dashboard_says_when_the_box_is_down_and_the_web_stays_up(box_factor
 def test_killing_the_web_process_drops_no_call(box_factory, web_factory, page, phones):
     box = box_factory("box", extensions=("1001", "1002"))
     web = web_factory(box, "--sse-interval", "0.5")
-    _finish_wizard(page, web)
+    finish_wizard(page, web)
     a, b = phones("a1001"), phones("b1002")
     for ph, ext in ((a, "1001"), (b, "1002")):
         assert ph.register(server=box.sip_addr, user=ext, password=box.secret(ext)) == 200

@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.box import run_cli
-from tests.web.conftest import create_admin, login
+from tests.web.conftest import create_admin, login, skip_to_dashboard
 from tests.web.webproc import Web
 
 OLD, NEW, HOST_SIDE = "198.51.100.2", "198.51.100.3", "198.51.100.1"  # TEST-NET-2, inside our own veth
@@ -144,8 +144,7 @@ def test_the_wizard_shows_the_analog_ports_and_checks_a_fixed_address(box_factor
     page.click("main button[type=submit]")
     page.wait_for_url("**/setup/extensions")
     # The dashboard's line status follows the port live: the analog phone lifted is "dialtone".
-    page.click("text=Skip")
-    page.click("text=Finish and go to the dashboard")
+    skip_to_dashboard(page)
     assert "extension 1001" in page.inner_text("#port-fxs1")
     box.cli("sim", "phone", "fxs1", "lift")
     page.wait_for_selector("#port-fxs1 td:text-is('dialtone')", timeout=15_000)

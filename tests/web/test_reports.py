@@ -8,7 +8,8 @@ import json
 import sqlite3
 import time
 
-from tests.web.test_cdr_page import ready_admin, shoot
+from tests.web.conftest import finish_wizard
+from tests.web.test_cdr_page import shoot
 
 DAY = "2026-11-20"
 T0 = calendar.timegm(time.strptime(DAY, "%Y-%m-%d"))
@@ -37,7 +38,7 @@ def test_reports_show_the_queue_figures_with_charts(box_factory, web_factory, pa
     box = box_factory("box", extensions=("1001", "1002", "1003"))
     write_queue_log(box.data)
     web = web_factory(box)
-    ready_admin(page, web)
+    finish_wizard(page, web)
     expected = json.loads(box.cli("queue", "stats", "--period", "hour", "--since", DAY, "--until", "2026-11-21",
                                   "--agents", "--json").stdout)
     assert [r["offered"] for r in expected["queues"]] == [2, 1]  # the log says so; the page must agree
