@@ -33,6 +33,7 @@ from firmware.media.tones import ToneSpec
 from firmware.media.wav import read_wav, write_wav
 from tests.peers.audio import goertzel_power, tone_samples
 from tests.peers.netutil import free_udp_range
+from tests.peers.pacing import interval_jitter, pacing_faults, run_queue_wait
 
 HOST = "127.0.0.1"
 WAIT = 3.0
@@ -430,7 +431,8 @@ def test_terminal_records_what_the_phone_sends(run, tmp_path):
 
 # The receiving "phones" run in their own process: a receiver thread in this
 # process would contend for the GIL with the loop under test and add the very
-# jitter being measured. Arrival times are the kernel's (SO_TIMESTAMPNS).
+# jitter being measured. Arrival times are the kernel's (SO_TIMESTAMPNS); each
+# comes with the packet's RTP timestamp, the sender's own schedule.
 _RECEIVER = r"""
 import json, select, socket, struct, sys, time
 n, seconds = int(sys.argv[1]), float(sys.argv[2])
@@ -444,24 +446,30 @@ for _ in range(n):
 print(json.dumps([s.getsockname()[1] for s in socks]), flush=True)
 sys.stdin.readline()                                    # go
 times = {s.fileno(): [] for s in socks}
+def drain(s):
+    while True:
+        try:
+            pkt, anc, _, _ = s.recvmsg(2048, 64)
+        except BlockingIOError:
+            return
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == 35:
+                sec, nsec = struct.unpack("ll", data[:16])
+                times[s.fileno()].append((sec + nsec * 1e-9, struct.unpack_from("!I", pkt, 4)[0]))
 end = time.monotonic() + seconds
 while time.monotonic() < end:
     for s in select.select(socks, [], [], 0.05)[0]:
-        while True:
-            try:
-                _, anc, _, _ = s.recvmsg(2048, 64)
-            except BlockingIOError:
-                break
-            for level, kind, data in anc:
-                if level == socket.SOL_SOCKET and kind == 35:
-                    sec, nsec = struct.unpack("ll", data[:16])
-                    times[s.fileno()].append(sec + nsec * 1e-9)
+        drain(s)
+for s in socks:                                         # what came while we waited for a core
+    drain(s)
 print(json.dumps(list(times.values())), flush=True)
 """
 
 
-async def _pacing_p99(engine) -> float:
-    """50 terminals playing; p99 |send interval - 20 ms| over 3 s at the phones."""
+async def _pacing(engine) -> tuple[list[list[tuple[float, int]]], float]:
+    """50 terminals playing for 3 s: per terminal, each packet's arrival at its phone and its
+    RTP timestamp (tests/peers/pacing.py), after the first 10 (the clock settling); and how long
+    the loop's thread waited for a CPU meanwhile."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _RECEIVER, "50", "3.2",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 24)
@@ -474,26 +482,30 @@ async def _pacing_p99(engine) -> float:
             terms.append(Terminal(engine, ep, te_pt=101, on_event=lambda e: None))
         for t in terms:
             t.play(Playlist([ToneItem(ToneSpec((600.0,), (-10.0,)), 5000)]))
+        waited = run_queue_wait()
         proc.stdin.write(b"go\n")
         await proc.stdin.drain()
         got = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+        waited = run_queue_wait() - waited
     finally:
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
         for t in terms:
             t.endpoint.close()
-    jitter = []
-    for ts in got:
-        ts = ts[10:]                                      # settle
-        assert len(ts) >= 140
-        jitter += [abs((b - a) - 0.020) for a, b in zip(ts, ts[1:])]
-    jitter.sort()
-    p99 = jitter[int(0.99 * len(jitter))]
+    streams = [[(t, ts) for t, ts in stream[10:]] for stream in got]   # settle
+    jitter = sorted(j for stream in streams for j in interval_jitter([t for t, _ in stream]))
     print(f"send-interval jitter over {len(jitter)} intervals: p50 "
-          f"{jitter[len(jitter) // 2] * 1000:.3f} ms, p99 {p99 * 1000:.3f} ms, "
-          f"max {jitter[-1] * 1000:.3f} ms; {engine.clock.stats}")
-    return p99
+          f"{jitter[len(jitter) // 2] * 1000:.3f} ms, p99 {jitter[int(0.99 * len(jitter))] * 1000:.3f} ms, "
+          f"max {jitter[-1] * 1000:.3f} ms; {engine.clock.stats}; waited for a CPU {waited * 1000:.0f} ms")
+    return streams, waited
+
+
+async def _pacing_p99(engine) -> float:
+    """50 terminals playing; p99 |send interval - 20 ms| over 3 s at the phones."""
+    streams, _ = await _pacing(engine)
+    jitter = sorted(j for stream in streams for j in interval_jitter([t for t, _ in stream]))
+    return jitter[int(0.99 * len(jitter))]
 
 
 @pytest.mark.slow
@@ -511,13 +523,17 @@ def test_send_pacing_50_terminals_p99_jitter_under_2ms(run):
     run(test, pairs=104)
 
 
-@pytest.mark.alone
 def test_send_pacing_is_steady_not_drifting(run):
-    # The CI-safe part of pacing: over 3 s, 50 terminals each send ~150 packets (no drift,
-    # no bunching of the clock into bursts); only a gross fault fails this.
+    # The CI-safe part of pacing: over 3 s, 50 terminals each send ~150 packets (at least 100:
+    # fewer is frames skipped, not late), their clock at the right rate (within 3 %), no frame a
+    # whole frame ahead of its time, no stall over 250 ms beyond what the scheduler held the loop
+    # back. A loaded machine only makes packets late, and the clock catches up, so only a real
+    # fault fails this (tests/unit/test_peers_pacing.py shows each one failing it); the jitter
+    # figure itself is a benchmark (`scripts/bench media`, against a bare sender, same run).
     async def test(engine):
-        p99 = await _pacing_p99(engine)
-        assert p99 < 0.015, f"p99 send-interval jitter {p99 * 1000:.1f} ms"
+        streams, waited = await _pacing(engine)
+        faults = pacing_faults(streams, excused=waited, min_packets=100)
+        assert not faults, "\n".join(faults[:10])
     run(test, pairs=104)
 
 
