@@ -25,8 +25,8 @@ def choose_extension(page, web, ext: str) -> None:
 
 
 def test_a_ringing_queue_call_pops_the_callers_record_and_the_disposition_lands_in_its_history(
-        box_factory, web_factory, page, phones, tmp_path):
-    box = queue_box(box_factory, tmp_path, ring_timeout=20, wrapup=1)
+        box_factory, web_factory, page, phones):
+    box = queue_box(box_factory, ring_timeout=20, wrapup=1)
     web = web_factory(box, "--sse-interval", "0.5")
     create_admin(page, web)
 
@@ -94,8 +94,8 @@ def test_a_ringing_queue_call_pops_the_callers_record_and_the_disposition_lands_
     assert f"noted call {call_id} from 1001: follow-up needed" in audit
 
 
-def test_pause_needs_a_good_reason_and_the_box_refuses_a_non_agent(box_factory, web_factory, page, tmp_path):
-    box = queue_box(box_factory, tmp_path)
+def test_pause_needs_a_good_reason_and_the_box_refuses_a_non_agent(box_factory, web_factory, page):
+    box = queue_box(box_factory)
     web = web_factory(box, "--sse-interval", "0.5")
     create_admin(page, web)
     choose_extension(page, web, "1002")
