@@ -256,15 +256,7 @@ def decode(data: bytes) -> CallerId:
     if mtype != MDMF:
         raise CallerIdError(f"not a caller-ID message: type 0x{mtype:02x}")
     fields: dict[str, object] = {}
-    i = 0
-    while i < len(body):
-        if i + 2 > len(body):
-            raise CallerIdError("truncated parameter header")
-        ptype, plen = body[i], body[i + 1]
-        value = body[i + 2:i + 2 + plen]
-        if len(value) != plen:
-            raise CallerIdError(f"parameter 0x{ptype:02x} runs past the message")
-        i += 2 + plen
+    for ptype, value in parameters(body):
         if ptype == P_DATETIME:
             fields["when"] = _parse_when(value)
         elif ptype == P_NUMBER:
@@ -277,6 +269,23 @@ def decode(data: bytes) -> CallerId:
             fields["name_absence"] = _absence(value)
         # other parameters (ETSI call type, redirection, ...) are skipped
     return CallerId(**fields)  # type: ignore[arg-type]
+
+
+def parameters(body: bytes) -> list[tuple[int, bytes]]:
+    """The (type, value) parameters of an MDMF-style body: a type byte, a length byte, the value;
+    the layout MDMF, ETSI and NTT's Number Display share."""
+    params: list[tuple[int, bytes]] = []
+    i = 0
+    while i < len(body):
+        if i + 2 > len(body):
+            raise CallerIdError("truncated parameter header")
+        ptype, plen = body[i], body[i + 1]
+        value = body[i + 2:i + 2 + plen]
+        if len(value) != plen:
+            raise CallerIdError(f"parameter 0x{ptype:02x} runs past the message")
+        params.append((ptype, value))
+        i += 2 + plen
+    return params
 
 
 # --- DTMF caller ID ---------------------------------------------------------------

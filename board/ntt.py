@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from board.callerid import (MAX_NUMBER, P_DATETIME, P_NAME, P_NAME_ABSENT, P_NUMBER,
-                            P_NUMBER_ABSENT, CallerId, CallerIdError, CidTime)
+                            P_NUMBER_ABSENT, CallerId, CallerIdError, CidTime, parameters)
 
 __all__ = ["DLE", "SOH", "STX", "ETX", "HEADER", "SERVICE_CALLER_ID", "crc16", "with_parity",
            "NttMessage", "frame_length", "encode_ntt", "decode_ntt", "MAX_FRAME"]
@@ -94,18 +94,7 @@ class NttMessage:
         service, length, raw = body[0], body[1], body[2:]
         if length != len(raw):
             raise CallerIdError(f"length byte says {length} parameter bytes, got {len(raw)}")
-        params: list[tuple[int, bytes]] = []
-        i = 0
-        while i < len(raw):
-            if i + 2 > len(raw):
-                raise CallerIdError("truncated parameter header")
-            ptype, plen = raw[i], raw[i + 1]
-            value = raw[i + 2:i + 2 + plen]
-            if len(value) != plen:
-                raise CallerIdError(f"parameter 0x{ptype:02x} runs past the message")
-            params.append((ptype, value))
-            i += 2 + plen
-        return cls(tuple(params), service)
+        return cls(tuple(parameters(raw)), service)
 
     def __bytes__(self) -> bytes:
         body = bytearray()
