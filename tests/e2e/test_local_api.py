@@ -6,7 +6,6 @@ per-boot secret or as anything but JSON; and an API an admin deliberately puts o
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
 import subprocess
@@ -18,34 +17,17 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.box import LINEBOX, REPO, run_cli
+from tests.peers.netns import veth_namespace
 
 BOX_SIDE, HOST_SIDE = "203.0.113.2", "203.0.113.1"  # TEST-NET-3, inside our own veth pair (the network
 # page's test uses TEST-NET-2 on another pair: the two may run at once)
 SIP, HTTP = 5060, 8080  # the defaults: the namespace is ours, nothing else listens there
 
 
-def ip(*args: str, ns: str | None = None) -> None:
-    subprocess.run(["ip", *(["netns", "exec", ns, "ip"] if ns else []), *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def netns() -> Iterator[str]:
-    tag = f"{os.getpid() % 100000}"
-    ns, host_if, ns_if = f"lbapi{tag}", f"lbah{tag}", f"lban{tag}"
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    ip("netns", "add", ns)
-    try:
-        ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        ip("link", "set", ns_if, "netns", ns)
-        ip("addr", "add", f"{HOST_SIDE}/24", "dev", host_if)
-        ip("link", "set", host_if, "up")
-        ip("addr", "add", f"{BOX_SIDE}/24", "dev", ns_if, ns=ns)
-        ip("link", "set", ns_if, "up", ns=ns)
-        ip("link", "set", "lo", "up", ns=ns)
+    with veth_namespace("lbapi", host=HOST_SIDE, inside=BOX_SIDE) as (ns, _):
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
 
 
 class NetnsBox:

@@ -5,8 +5,6 @@ itself unless confirmed from that new address; confirmed, it stays and is saved.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +12,7 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.box import run_cli
+from tests.peers.netns import ip, veth_namespace
 from tests.web.conftest import create_admin, login, skip_to_dashboard
 from tests.web.webproc import Web
 
@@ -21,29 +20,10 @@ OLD, NEW, HOST_SIDE = "198.51.100.2", "198.51.100.3", "198.51.100.1"  # TEST-NET
 ROLLBACK = 4.0
 
 
-def ip(*args: str, ns: str | None = None) -> str:
-    argv = ["ip", *(["netns", "exec", ns, "ip"] if ns else []), *args]
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def netns() -> Iterator[tuple[str, str]]:
-    tag = f"{os.getpid() % 100000}"
-    ns, host_if, ns_if = f"lbweb{tag}", f"lbh{tag}", f"lbn{tag}"
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    ip("netns", "add", ns)
-    try:
-        ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        ip("link", "set", ns_if, "netns", ns)
-        ip("addr", "add", f"{HOST_SIDE}/24", "dev", host_if)
-        ip("link", "set", host_if, "up")
-        ip("addr", "add", f"{OLD}/24", "dev", ns_if, ns=ns)
-        ip("link", "set", ns_if, "up", ns=ns)
-        ip("link", "set", "lo", "up", ns=ns)
-        yield ns, ns_if
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)  # takes the veth pair with it
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+    with veth_namespace("lbweb", host=HOST_SIDE, inside=OLD) as pair:
+        yield pair
 
 
 class NetnsWeb(Web):
