@@ -21,10 +21,9 @@ from typing import Any, Awaitable, Callable
 from firmware.store.datadir import keep_private, warn_loose
 from firmware.config.extensions import ExtensionError, check_number, check_secret, generate_secret
 from firmware.config.settings import SETTINGS, SettingError, effective, parse_setting
-from firmware.acd.report import PERIODS, queue_report
+from firmware.acd.stats import PERIODS
 from firmware.api.running import notify
 from firmware.numberplan import Claim
-from firmware.store.document import number_conflicts
 from firmware.store.db import DB_NAME, Store
 
 
@@ -690,6 +689,8 @@ async def _ext(store: Store, args: argparse.Namespace) -> int:
     sub = args.ext_command
     if sub == "add":
         number = check_number(args.number)
+        from firmware.store.document import number_conflicts  # lazy, see _queue
+
         clash = await number_conflicts(store, [Claim("extension", number, "number")])
         if clash:
             raise CliError(f"{clash[0].message}; nothing was changed")
@@ -850,6 +851,8 @@ async def _ivr(store: Store, args: argparse.Namespace) -> int:
             await store.set_ivr_number(number, None)
             print(f"{number} no longer enters a menu")
             return 0
+        from firmware.store.document import number_conflicts  # lazy, see _queue
+
         clash = await number_conflicts(store, [Claim("IVR number", number, "number")],
                                        without=lambda doc: doc["ivr_numbers"].pop(number, None))
         if clash:
@@ -899,6 +902,10 @@ async def _queue(store: Store, args: argparse.Namespace) -> int:
                       f"wait {r['wait']:6.1f}  talk {r['talk']:6.1f}  wrapup {r['wrapup']:5.1f}  "
                       f"pos {r['position']:>2}  {r['reason']}")
         return 0
+    # Lazy, like the document's check in _ext: the reports and the whole configuration's rules
+    # bring in the queue schema, the IVR and the prompt set, ~50 ms every other command would pay.
+    from firmware.acd.report import queue_report
+
     report = await queue_report(store, queue=args.queue, agents=args.agents, period=args.period,
                                 since=args.since, until=args.until, now=time.time())
     if args.json:

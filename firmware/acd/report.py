@@ -12,9 +12,8 @@ from typing import Any, Iterable, Protocol
 
 from firmware.acd.events import Kind, QueueEvent
 from firmware.acd.schema import queue_specs
-from firmware.acd.stats import QueueStats, agent_stats, queue_stats
+from firmware.acd.stats import PERIODS, QueueStats, agent_stats, queue_stats
 
-PERIODS: dict[str, float | None] = {"hour": 3600.0, "day": 86400.0, "all": None}
 
 
 class QueueLogSource(Protocol):

@@ -21,6 +21,9 @@ from typing import Iterable
 
 from .events import Kind, QueueEvent
 
+# The periods a report is cut into, by name (`linebox queue stats --period`); None: one row.
+PERIODS: dict[str, float | None] = {"hour": 3600.0, "day": 86400.0, "all": None}
+
 __all__ = ["QueueStats", "AgentStats", "queue_stats", "agent_stats"]
 
 
