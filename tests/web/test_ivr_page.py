@@ -7,6 +7,8 @@ import struct
 import wave
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_features import assert_says
 from tests.web.conftest import create_admin
 
@@ -24,6 +26,9 @@ def _option(page, row: int, key: str, goto: str, target: str = "") -> None:
     page.fill(f"#opt-{row}-target", target)
 
 
+# A spoken greeting checked as audio: a phone starved of CPU by the test file beside it once lost
+# enough of it (match 0.55 against 0.6) in a fresh-clone run; the *97 and *98 tests run alone too.
+@pytest.mark.alone
 def test_a_two_level_ivr_built_in_the_browser_takes_a_call_to_1002(box_factory, web_factory, page, phones,
                                                                    local_api, tmp_path: Path):
     box = box_factory("box", extensions=("1001", "1002"))
