@@ -50,7 +50,7 @@ import datetime as _dt
 import math
 from array import array
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from board.fsk import (FskDemodulator, FskModulator, mark_bits, seizure_bits, uart_bits)
 from firmware.media.dtmf import DtmfDetector, digit_freqs
@@ -501,15 +501,20 @@ class CallerIdReceiver:
             buf.append(b)
             n = message_length(buf)
             if n is not None and len(buf) == n:
-                try:
-                    cid = decode(bytes(buf))
-                except CallerIdError as e:
-                    self._error(e)
-                else:
-                    found = found or cid
-                    self.last_message = bytes(buf)
+                cid = self._take(bytes(buf), decode)  # every message is read, the first one kept
+                found = found or cid
                 buf.clear()
         return found
+
+    def _take(self, message: bytes, parse: Callable[[bytes], CallerId]) -> CallerId | None:
+        """A whole message: its caller ID, or None with the error reported."""
+        try:
+            cid = parse(message)
+        except CallerIdError as e:
+            self._error(e)
+            return None
+        self.last_message = message
+        return cid
 
     def _feed_ntt(self, data: bytes) -> CallerId | None:
         from board.ntt import DLE, NttMessage, frame_length   # board.ntt builds on this module
@@ -530,13 +535,8 @@ class CallerIdReceiver:
                 continue
             if n is None:
                 continue
-            try:
-                cid = NttMessage.parse(bytes(buf)).caller_id()
-            except CallerIdError as e:
-                self._error(e)
-            else:
-                found = found or cid
-                self.last_message = bytes(buf)
+            cid = self._take(bytes(buf), lambda m: NttMessage.parse(m).caller_id())
+            found = found or cid
             buf.clear()
         return found
 
