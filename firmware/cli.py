@@ -435,7 +435,8 @@ async def _routes(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _voicemail(store: Store, args: argparse.Namespace) -> int:
-    from firmware.config.voicemail import seal_pins, validate_voicemail
+    from firmware.config.pins import seal_pins
+    from firmware.config.voicemail import validate_voicemail
     from firmware.store.messages import Mailboxes
 
     doc = dict(await store.document("voicemail") or {})

@@ -36,6 +36,7 @@ from firmware.acd.report import queue_report
 from firmware.api.httpapi import Action, ActionError
 from firmware.api.running import API_SECRET_HEADER, api_secret, notify
 from firmware.config import document as configdoc
+from firmware.config.document import new_conflicts
 from firmware.config.extensions import ExtensionError, check_number, generate_secret
 from firmware.config.settings import SETTINGS, SettingError, effective
 from firmware.ivr.schema import said_texts
@@ -45,7 +46,6 @@ from firmware.prompts import PromptError, say, uploads
 from firmware.store import document as stored
 from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private_file  # noqa: F401 (for the web)
 from firmware.store.db import Store
-from firmware.store.document import number_conflicts
 from firmware.store.messages import Mailboxes
 
 T = TypeVar("T")
@@ -144,6 +144,7 @@ class LocalApi:
 
         async def add(store: Store) -> dict[str, str]:
             errors: dict[str, str] = {}
+            current = await stored.export(store)  # read once: every row is checked against it
             claimed: list[Claim] = []  # the rows before this one: two rows may clash too
             for i, (number, name) in enumerate(rows):
                 key = "" if len(rows) == 1 else f"rows[{i}]."
@@ -151,7 +152,7 @@ class LocalApi:
                     check_number(number)
                     mine = Claim("extension", number, key + "number")
                     # The number plan's rule, as the CLI and a document import apply it.
-                    clash = await number_conflicts(store, [*claimed, mine])
+                    clash = new_conflicts(current, [*claimed, mine])
                     clash = [c for c in clash if c.path == mine.path or c.path.startswith("routes[")]
                     if clash:
                         raise ExtensionError(clash[0].message)

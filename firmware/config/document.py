@@ -25,7 +25,8 @@ from firmware.prompts import language
 from firmware.config.ports import validate_ports
 from firmware.config.recpolicy import validate_recording_policy
 from firmware.config.routes import Pattern, PatternError, trunks_of, validate_routes
-from firmware.config.voicemail import mailboxes_of, seal_pins, validate_voicemail
+from firmware.config.pins import seal_pins
+from firmware.config.voicemail import mailboxes_of, validate_voicemail
 
 VERSION = 1
 SECTIONS = ("version", "extensions", "settings", "ivr", "ivr_numbers", "queues", "recording", "ports", "routes", "voicemail")

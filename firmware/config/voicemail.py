@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from firmware.config.pins import is_pin_hash, pin_matches, seal_pins  # noqa: F401 (pin_matches, seal_pins: re-exported)
+from firmware.config.pins import is_pin_hash
 from firmware.ivr.schema import FieldError
 
 MAX_SECONDS = (10, 3600)

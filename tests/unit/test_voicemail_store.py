@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware.media.recorder import CallRecorder
-from firmware.config.pins import hash_pin, is_pin_hash, seal_pins
-from firmware.config.voicemail import mailboxes_of, pin_matches, validate_voicemail
+from firmware.config.pins import hash_pin, is_pin_hash, pin_matches, seal_pins
+from firmware.config.voicemail import mailboxes_of, validate_voicemail
 from firmware.store.messages import Mailboxes
 
 
