@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.box import Box
 from tests.e2e.test_calls import HIGH, LOW, heard
 from tests.e2e.test_features import assert_says
@@ -204,6 +206,9 @@ def test_overflow_after_max_wait_and_the_exit_key(box: Box, registered, phones, 
     assert all(r["disposition"] == "ANSWERED" and r["callee"] == "600" for r in rows), rows
 
 
+# Its short spoken confirmations are checked as audio: a phone starved of CPU by the test file
+# beside it once heard "agent paused" at 0.59 against the 0.6 bound in a fresh-clone run.
+@pytest.mark.alone
 def test_a_logged_in_agent_stays_logged_in_across_a_restart_and_pause_stops_offers(
         box: Box, registered, tmp_path: Path) -> None:
     a, b = registered
