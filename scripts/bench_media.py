@@ -9,6 +9,11 @@ Rows:
   cost -- and, separately, ``flush`` amortised per frame (the I/O side: the
   interleave and one ``os.write`` per 1 s chunk to a real file);
 * recorder write (mono mix) and µ-law stereo flush;
+* bridge recording as the engine does it now: the relay's tap (a
+  ``list.append`` per packet: the whole packet-path cost) and, separately,
+  ``TapRecording.batch`` per packet in 0.5 s batches (the writer thread:
+  placing by RTP timestamp, bulk G.711 decode, interleave or mono mix, one
+  ``os.write``), µ-law caller and A-law callee;
 * mixer minus-one with 3 and 10 talking parties, per backend available.
 
 Derived: "per core" = 20000 µs / (µs per frame), i.e. how many such streams
@@ -35,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware.media import mixer                                   # noqa: E402
 from firmware.media.jitterbuffer import JitterBuffer               # noqa: E402
-from firmware.media.recorder import CallRecorder                   # noqa: E402
+from firmware.media.g711 import lin2alaw, lin2ulaw                # noqa: E402
+from firmware.media.recorder import CallRecorder, TapRecording     # noqa: E402
 
 
 def tone(freq: float, n: int = 160, amp: int = 6000) -> bytes:
@@ -77,6 +83,38 @@ def bench_recorder(frames: int, directory: str, **kw) -> tuple[float, float]:
     return write_time / frames * 1e6, flush_time / frames * 1e6
 
 
+def bench_tap(frames: int, directory: str, mode: str = "stereo") -> tuple[float, float]:
+    """(tap µs per packet, writer µs per packet) for one recorded call of ``frames`` per side."""
+    import struct
+    hdr = struct.Struct("!BBHII")
+    la, lb = lin2ulaw(tone(440)), lin2alaw(tone(1000))
+    pa = [hdr.pack(0x80, 0, k & 0xFFFF, 160 * k, 1) + la for k in range(frames)]
+    pb = [hdr.pack(0x80, 8, k & 0xFFFF, 160 * k, 2) + lb for k in range(frames)]
+    path = os.path.join(directory, f"bench-tap-{mode}.wav")
+    job = TapRecording(CallRecorder(path, mode=mode), 0.0, ("PCMU", "PCMA"))
+    a: list = []
+    b: list = []
+    tap_a, tap_b = a.append, b.append
+    tap_time = work = 0.0
+    for start in range(0, frames, 25):              # 0.5 s batches, as the engine's timer
+        t = time.perf_counter()
+        for k in range(start, min(start + 25, frames)):
+            tap_a(pa[k])
+            tap_b(pb[k])
+        tap_time += time.perf_counter() - t
+        t = time.perf_counter()
+        batch_a, batch_b = a.copy(), b.copy()
+        a.clear()
+        b.clear()
+        job.batch(0.02 * (start + 25), batch_a, batch_b, ("PCMU", "PCMA"))
+        work += time.perf_counter() - t
+    t = time.perf_counter()
+    job.finish(0.02 * frames, [], [], ("PCMU", "PCMA"))
+    work += time.perf_counter() - t
+    os.unlink(path)
+    return tap_time / (2 * frames) * 1e6, work / (2 * frames) * 1e6
+
+
 def bench_mixer(parties: int, backend: str, frames: int) -> float:
     fr = {i: tone(300 + 170 * i, amp=2500) for i in range(parties)}
     mm = mixer.mix_minus_one
@@ -110,6 +148,11 @@ def main() -> None:
         row("recorder write+flush, stereo ulaw", w + f, f"write {w:.2f} + flush {f:.2f}")
         w, f = bench_recorder(a.frames, d, mode="mono")
         row("recorder write+flush, mono mix", w + f, f"write {w:.2f} + flush {f:.2f}")
+        t, w = bench_tap(a.frames, d)
+        row("bridge recording tap, per packet", t, "packet path (list.append)")
+        row("bridge recording writer, stereo, per packet", w, "writer thread, 0.5 s batches")
+        t, w = bench_tap(a.frames, d, "mono")
+        row("bridge recording writer, mono mix, per packet", w, "writer thread, 0.5 s batches")
     backends = ["python"] + (["numpy"] if mixer.HAVE_NUMPY else [])
     for parties in (3, 5, 10):
         for be in backends:
@@ -122,10 +165,10 @@ def main() -> None:
         return
     print(f"Python {sys.version.split()[0]}, numpy {'yes' if mixer.HAVE_NUMPY else 'no'}, "
           f"{a.frames} frames\n")
-    print(f"| {'what':<42} | {'µs/frame':>9} | {'per core':>9} | note")
-    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 11}|------")
+    print(f"| {'what':<46} | {'µs/frame':>9} | {'per core':>9} | note")
+    print(f"|{'-' * 48}|{'-' * 11}|{'-' * 11}|------")
     for r in rows:
-        print(f"| {r['what']:<42} | {r['us_per_frame']:>9.2f} | {r['per_core']:>9} | {r['note']}")
+        print(f"| {r['what']:<46} | {r['us_per_frame']:>9.2f} | {r['per_core']:>9} | {r['note']}")
     print(f"\npeak RSS {rss / 1024:.1f} MiB (at start {rss0 / 1024:.1f} MiB)")
 
 

@@ -19,9 +19,12 @@ another process pinned to the other core.
   ratio still reads as the engine's share, where the milliseconds alone do not.
 * ``record``: N bridged calls, each phone sending one 20 ms µ-law frame per
   tick both ways (100 packets/s relayed per call), first measured without
-  recording, then with every call recorded as a stereo WAV (CallRecorder,
-  flushed in the executor) to ``--dir``: CPU µs per relayed packet in both
-  windows, and the recording cost per call-second.
+  recording, then with every call recorded as a stereo WAV (``Bridge.record``:
+  the tap lists packets, the engine's writer thread decodes and writes them
+  in batches) to ``--dir``: CPU µs per relayed packet in both windows and
+  their ratio (the process's CPU: the loop and the writer thread together),
+  the writer thread's share, packets not relayed (loss), the recording cost
+  per call-second, and peak RSS.
 
     .venv/bin/python scripts/bench_terminal.py --streams 400 --seconds 5
     .venv/bin/python scripts/bench_terminal.py --mode record --calls 300 --seconds 5
@@ -130,11 +133,20 @@ def engine_main(conn, core: int, mode: str, n: int, seconds: float, loop_name: s
             return sum(t.packets_sent for t in terms)
         return sum(ep.packets_out for ep in eps)
 
+    def received() -> int:
+        return sum(ep.packets_in for ep in eps)
+
+    def writer_cpu() -> float:
+        from firmware.media.terminal import _services
+        svc = _services.get(engine)
+        return svc.writer.busy_seconds if svc is not None else 0.0
+
     async def window(secs: float) -> dict:
-        c0, p0, t0 = cpu(), sent(), time.monotonic()
+        c0, p0, r0, w0, t0 = cpu(), sent(), received(), writer_cpu(), time.monotonic()
         await asyncio.sleep(secs)
-        c1, p1, t1 = cpu(), sent(), time.monotonic()
-        return {"cpu_s": c1 - c0, "packets": p1 - p0, "wall": t1 - t0}
+        c1, p1, r1, w1, t1 = cpu(), sent(), received(), writer_cpu(), time.monotonic()
+        return {"cpu_s": c1 - c0, "packets": p1 - p0, "received": r1 - r0, "wall": t1 - t0,
+                "writer_cpu_s": w1 - w0}
 
     async def run():
         conn.send("ready")
@@ -153,12 +165,15 @@ def engine_main(conn, core: int, mode: str, n: int, seconds: float, loop_name: s
                 recs.append(rec)
             await asyncio.sleep(1.0)
             out["record"] = await window(seconds)
-            out["clock"] = engine.clock.stats.as_dict()
+            out["clock"] = engine.clock.stats.as_dict() if engine._clock is not None else None
+            t_stop = time.monotonic()
             stops = [br.stop_recording() for br in bridges]
             results = await asyncio.gather(*stops)
+            out["stop_all_s"] = time.monotonic() - t_stop
             out["recorded_seconds"] = sum(r.seconds for r in results)
             out["recording_files"] = len(results)
         out["rss_mb"] = rss_mb()
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return out
 
     result = loop.run_until_complete(run())
@@ -377,15 +392,23 @@ def main(argv: list[str] | None = None) -> int:
                 p, rec = r["pass"], r["record"]
                 up = 1e6 * p["cpu_s"] / p["packets"]
                 ur = 1e6 * rec["cpu_s"] / rec["packets"]
+
+                def loss(w):
+                    return 100 * max(0, w["received"] - w["packets"]) / max(1, w["received"])
                 print(f"{n} bridged calls ({args.loop}), {p['packets'] / p['wall']:.0f} pkt/s "
                       f"relayed, engine on core 0")
-                print(f"  not recorded: {up:.2f} µs/pkt, CPU {100 * p['cpu_s'] / p['wall']:.1f} %")
+                print(f"  not recorded: {up:.2f} µs/pkt, CPU {100 * p['cpu_s'] / p['wall']:.1f} %, "
+                      f"not relayed {loss(p):.3f} %")
                 print(f"  all recorded: {ur:.2f} µs/pkt, CPU {100 * rec['cpu_s'] / rec['wall']:.1f} %"
+                      f" (writer thread {100 * rec['writer_cpu_s'] / rec['wall']:.1f} %), "
+                      f"not relayed {loss(rec):.3f} %"
                       f" (+{1e6 * (rec['cpu_s'] / rec['wall'] - p['cpu_s'] / p['wall']) / n:.0f}"
                       f" µs CPU per recorded call-second)")
-                print(f"  {r['recording_files']} WAVs, {r['recorded_seconds']:.0f} s recorded; "
-                      f"clock: {r['clock']}")
-                print(f"  RSS {r['rss_mb']:.1f} MB (bare {r['rss_bare_mb']:.1f} MB)")
+                print(f"  recorded / not recorded, same run: x{ur / up:.2f} per relayed packet")
+                print(f"  {r['recording_files']} WAVs, {r['recorded_seconds']:.0f} s recorded, "
+                      f"all stopped in {r['stop_all_s']:.2f} s; clock: {r['clock']}")
+                print(f"  RSS {r['rss_mb']:.1f} MB, peak {r['peak_rss_mb']:.1f} MB "
+                      f"(bare {r['rss_bare_mb']:.1f} MB)")
     return 0
 
 

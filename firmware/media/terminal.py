@@ -4,8 +4,9 @@ The PBX never touches RTP (STYLE.md §5). For an IVR, a prompt, a feature code
 (``*43`` echo test ...) or voicemail it attaches a ``Terminal`` to the leg's
 ``Endpoint`` and asks it to ``play``, ``echo`` or ``record``; the terminal
 reports ``DigitDetected``, ``PlaybackFinished`` and ``MediaTimeout`` back
-through ``on_event``. ``BridgeRecording`` is the same machinery on a relayed
-call: a tap on both directions of a ``Bridge`` feeding a stereo recorder.
+through ``on_event``. ``BridgeRecording`` records a relayed call: a tap on
+both directions of a ``Bridge`` that only lists the packets; the engine's
+recording thread does the rest in batches (see its doc).
 
 Receive path (``on_rtp``, called by the relay for an endpoint that is not
 bridged): RFC 4733 packets (PT == ``te_pt``) go to a ``DtmfReceiver``; audio
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from dataclasses import dataclass
 from struct import Struct
 from typing import Callable, Union
@@ -41,7 +43,8 @@ from .dtmf import DigitDetected, DtmfDetector, DtmfReceiver
 from .g711 import alaw2lin, ulaw2lin
 from .jitterbuffer import JitterBuffer, conceal
 from .player import CODECS, FRAME, Playlist, SharedSource, silence_payload
-from .recorder import CallRecorder, DiskFull, RecordingStopped
+from .recorder import (CallRecorder, DiskFull, RecordingStopped, RecordingWriter, TapRecording,
+                       rtp_payload)
 from .relay import Endpoint, MediaEngine, MediaError
 
 __all__ = ["Terminal", "BridgeRecording", "PlaybackFinished", "MediaTimeout", "MediaEvent",
@@ -75,23 +78,7 @@ class MediaTimeout:
 MediaEvent = Union[DigitDetected, PlaybackFinished, MediaTimeout, RecordingStopped, DiskFull]
 
 
-def _payload(data: bytes) -> bytes | None:
-    """The payload of an RTP packet (CSRCs, extension and padding skipped), None if malformed."""
-    n = len(data)
-    if n < 12:
-        return None
-    b0 = data[0]
-    start = 12 + ((b0 & 0x0F) << 2)
-    end = n
-    if b0 & 0x10:
-        if start + 4 > n:
-            return None
-        start += 4 + 4 * int.from_bytes(data[start + 2:start + 4], "big")
-    if b0 & 0x20:
-        end -= data[-1]
-    if start > end:
-        return None
-    return data[start:end]
+_payload = rtp_payload          # shared with the bridge recordings' writer (recorder.py)
 
 
 class _Flusher:
@@ -436,105 +423,191 @@ class Terminal:
                 f"inband={self.inband}, {state}, sent={self.packets_sent})")
 
 
-class BridgeRecording:
-    """A ``Bridge``'s recording tap (made by ``Bridge.record``).
+BATCH_SECONDS = 0.5     # a recorded call's tapped packets go to the writer this often...
+_SLOTS = 5              # ...staggered: each timer firing (every 0.1 s) takes a fifth of the calls
 
-    The relay calls ``tap_a`` / ``tap_b`` with every packet it relays from
-    phone a / phone b; they go to a jitter buffer per side (audio PT only, so
-    RFC 4733 packets are not recorded as noise). Each clock tick takes one
-    frame per side, decodes it with that side's law and writes it to the
-    recorder (None = that side sent nothing: silence, channels stay aligned).
+
+class _TapService:
+    """An engine's recording machinery: the one writer thread and the one batching timer.
+
+    Recorded calls are spread over ``_SLOTS`` slots; the timer visits one slot per firing, so
+    each call hands over a batch every ``BATCH_SECONDS`` and never all calls on one tick. The
+    timer runs only while something is recorded."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.writer = RecordingWriter(loop.call_soon_threadsafe)
+        self.slots: list[dict[BridgeRecording, None]] = [{} for _ in range(_SLOTS)]
+        self._slot = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.recordings = 0
+
+    def add(self, rec: "BridgeRecording") -> None:
+        min(self.slots, key=len)[rec] = None
+        self.recordings += 1
+        if self._timer is None:
+            self._timer = self.loop.call_later(BATCH_SECONDS / _SLOTS, self._fire)
+
+    def remove(self, rec: "BridgeRecording") -> None:
+        for slot in self.slots:
+            if rec in slot:
+                del slot[rec]
+                self.recordings -= 1
+                break
+        if not self.recordings and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        slot = self.slots[self._slot]
+        self._slot = (self._slot + 1) % _SLOTS
+        self._timer = self.loop.call_later(BATCH_SECONDS / _SLOTS, self._fire)
+        for rec in list(slot):
+            rec._hand_over()
+
+
+# One per engine, made on first use (MediaEngine.clock and .sounds are made the same way).
+_services: "weakref.WeakKeyDictionary[MediaEngine, _TapService]" = weakref.WeakKeyDictionary()
+
+
+def tap_service(engine: MediaEngine) -> _TapService:
+    svc = _services.get(engine)
+    if svc is None or svc.loop is not engine.loop:
+        svc = _services[engine] = _TapService(engine.loop)
+    return svc
+
+
+class BridgeRecording:
+    """A ``Bridge``'s recording (made by ``Bridge.record``), at little more than relaying cost.
+
+    Packet path: the relay's per-packet ``tap`` on each side is the ``append``
+    of a list -- a C call, no parsing, no clock, no copy. Every
+    ``BATCH_SECONDS`` (staggered across calls) the engine's timer hands both
+    lists, with the loop time, to the engine's one ``RecordingWriter``
+    thread, where ``TapRecording`` places the packets by RTP timestamp
+    (reordering, gaps -> silence, drift; see ``recorder.TapTimeline``),
+    decodes each side's G.711 law in bulk, interleaves (caller left, callee
+    right; or the mono mix) and writes the ``.part`` file. No clock tick per
+    call: the recording's time is the batches' loop time, so the channels stay
+    aligned and a side that sends nothing is silence.
+
+    ``stop`` hands over the last batch and finalises the file on the same
+    thread (in order after every batch); its future resolves on the loop. A
+    full disk or a failed write ends the recording by itself: ``DiskFull``
+    and ``RecordingStopped`` go to ``on_event``, the call goes on.
     """
 
     def __init__(self, engine: MediaEngine, bridge, recorder: CallRecorder,
                  codecs: tuple[str, str], on_event: Callable[[MediaEvent], None] | None) -> None:
-        for c in codecs:
-            if c not in CODECS:
-                raise MediaError(f"codec must be one of {CODECS}, not {c!r}")
+        laws = self._laws_of(codecs)
         self.engine = engine
         self.bridge = bridge
         self._loop = engine.loop
-        self._pts = (STATIC_PT[codecs[0]], STATIC_PT[codecs[1]])
-        self._decoders = (_DECODERS[codecs[0]], _DECODERS[codecs[1]])
-        self._jbs = (JitterBuffer(), JitterBuffer())
-        self._last = [_PCM_SILENCE, _PCM_SILENCE]
-        self._lost = [0, 0]
-        self._flusher = _Flusher(self._loop, recorder, on_event)
-        self._sides = (bridge.a._rtp, bridge.b._rtp)
-        self._sides[0].tap = self.tap_a
-        self._sides[1].tap = self.tap_b
-        engine.clock.add(self)
+        self._on_event = on_event
+        self._laws = laws
+        self._svc = tap_service(engine)
+        self._job = TapRecording(recorder, self._loop.time(), laws)
+        self._a: list[bytes] = []
+        self._b: list[bytes] = []
+        self._taps = (self._a.append, self._b.append)
+        self._sides: tuple = ()
+        self._result: RecordingStopped | None = None   # set once reported (stopped or ended)
+        self._stopping: asyncio.Future | None = None
+        self._tap(bridge)
+        self._svc.add(self)
 
-    @property
-    def recorder(self) -> CallRecorder:
-        return self._flusher.recorder
-
-    def _put(self, k: int, data: bytes) -> None:
-        if len(data) < 12 or data[1] & 0x7F != self._pts[k]:
-            return
-        payload = _payload(data)
-        if payload:
-            seq, ts, ssrc = _HDR.unpack_from(data)[2:]
-            self._jbs[k].put_raw(seq, ts, ssrc, payload, self._loop.time(), bool(data[1] & 0x80))
-
-    def tap_a(self, data: bytes) -> None:
-        self._put(0, data)
-
-    def tap_b(self, data: bytes) -> None:
-        self._put(1, data)
-
-    def _pcm(self, k: int, now: float) -> bytes | None:
-        frame = self._jbs[k].get(now)
-        if frame is None:
-            return None
-        if frame.concealed:
-            self._lost[k] += 1
-            return conceal(self._last[k], self._lost[k])
-        self._lost[k] = 0
-        pcm = self._last[k] = self._decoders[k](frame.payload)
-        return pcm
-
-    def on_tick(self, frame: int, count: int, skipped: int, now: float) -> None:
-        fl = self._flusher
-        if fl.stopped:
-            self.engine.clock.remove(self)
-            return
-        for _ in range(skipped + count):    # a recording has no RTP clock: keep wall time
-            fl.write(self._pcm(0, now), self._pcm(1, now))
-
-    def detach(self) -> None:
-        """Leave the bridge but keep recording: each tick writes silence until ``attach``.
-
-        A call that is transferred keeps its one recording (and so its one CDR link): the
-        ringing while the new party is called is silence in the file, then the new pair."""
-        for side, tap in zip(self._sides, (self.tap_a, self.tap_b)):
-            if side.tap == tap:
-                side.tap = None
-        self._sides = ()
-        self.bridge = None
-        self._jbs = (JitterBuffer(), JitterBuffer())
-
-    def attach(self, bridge, codecs: tuple[str, str]) -> None:
-        """Record ``bridge`` from now on, into the same file (see ``detach``)."""
+    @staticmethod
+    def _laws_of(codecs) -> tuple[str, str]:
         for c in codecs:
             if c not in CODECS:
                 raise MediaError(f"codec must be one of {CODECS}, not {c!r}")
+        return (codecs[0], codecs[1])
+
+    @property
+    def recorder(self) -> CallRecorder:
+        return self._job.recorder
+
+    def _tap(self, bridge) -> None:
+        self._sides = (bridge.a._rtp, bridge.b._rtp)
+        self._sides[0].tap, self._sides[1].tap = self._taps
+
+    def _untap(self) -> None:
+        for side, tap in zip(self._sides, self._taps):
+            if side.tap == tap:
+                side.tap = None
+        self._sides = ()
+
+    def _take(self) -> tuple[float, list[bytes], list[bytes]]:
+        a, b = self._a.copy(), self._b.copy()
+        self._a.clear()
+        self._b.clear()
+        return self._loop.time(), a, b
+
+    def _hand_over(self) -> None:
+        """The timer's call: this call's batch to the writer thread."""
+        now, a, b = self._take()
+        self._svc.writer.submit(self._job.batch, now, a, b, self._laws, then=self._batched)
+
+    def _batched(self, events: list | None, error: BaseException | None) -> None:
+        if error is not None:                # logged by the writer; end cleanly all the same
+            self.stop()
+        elif events and self._result is None:  # disk full / write error: it ended by itself
+            self._result = events[-1]
+            self._untap()
+            self._svc.remove(self)
+            for ev in events:
+                self._emit(ev)
+
+    def _emit(self, event: MediaEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def detach(self) -> None:
+        """Leave the bridge but keep recording: silence goes on until ``attach``.
+
+        A call that is transferred keeps its one recording (and so its one CDR link): the
+        ringing while the new party is called is silence in the file, then the new pair."""
+        self._untap()
+        self.bridge = None
+        if self._result is None and self._stopping is None:
+            self._hand_over()                # what the old pair sent, with its laws
+
+    def attach(self, bridge, codecs: tuple[str, str]) -> None:
+        """Record ``bridge`` from now on, into the same file (see ``detach``)."""
+        laws = self._laws_of(codecs)
         self.detach()
         self.bridge = bridge
-        self._pts = (STATIC_PT[codecs[0]], STATIC_PT[codecs[1]])
-        self._decoders = (_DECODERS[codecs[0]], _DECODERS[codecs[1]])
-        self._sides = (bridge.a._rtp, bridge.b._rtp)
-        self._sides[0].tap = self.tap_a
-        self._sides[1].tap = self.tap_b
+        self._laws = laws
+        if self._result is None and self._stopping is None:
+            self._tap(bridge)
         bridge.recording = self
 
     def stop(self) -> asyncio.Future:
-        for side, tap in zip(self._sides, (self.tap_a, self.tap_b)):
-            if side.tap == tap:
-                side.tap = None
-        self.engine.clock.remove(self)
-        if self._flusher.stopped:           # stopped itself (disk full): already closing
-            fut = self._loop.create_future()
-            fut.set_result(self._flusher.recorder.close())
+        """Stop the taps; the future resolves to RecordingStopped once the file is final
+        (also sent to ``on_event``, once). Idempotent."""
+        if self._stopping is not None:
+            return self._stopping
+        fut = self._stopping = self._loop.create_future()
+        self._untap()
+        self._svc.remove(self)
+        if self._result is not None:         # ended by itself (disk full): already final
+            fut.set_result(self._result)
             return fut
-        return self._flusher.stop()
+        now, a, b = self._take()
+        self._svc.writer.submit(self._job.finish, now, a, b, self._laws, disk=True,
+                                then=lambda done, error: self._finished(fut, done, error))
+        return fut
+
+    def _finished(self, fut: asyncio.Future, done, error: BaseException | None) -> None:
+        if error is not None:
+            rec = self.recorder
+            result = RecordingStopped(rec.part_path, rec.seconds, "error")
+            events = [result]
+        else:
+            events, result = done
+        if self._result is None:
+            self._result = result
+            for ev in events:
+                self._emit(ev)
+        if not fut.done():
+            fut.set_result(result)
