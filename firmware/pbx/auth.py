@@ -4,8 +4,13 @@ Nonces are self-certifying (an HMAC over their issue time and a random part, key
 made at start), so a flood of unauthenticated requests costs no memory. Each nonce is accepted
 once: the box remembers used nonces until they expire. Any reuse of a used nonce with a correct
 digest gets ``stale=true`` and a fresh nonce (the password was right; a phone simply answers the
-new challenge); the exact same credentials again are a replay and also count as a failure. Unknown users get exactly the challenge and the failure a real user gets: the digest is
-computed against a dummy secret so even the timing matches.
+new challenge); the exact same credentials again in another transaction are a replay and also
+count as a failure. The same credentials in the *same* transaction (the request that spent the
+nonce, retransmitted) are not a replay: the endpoint absorbs such copies while it remembers the
+transaction; one that comes later still is answered like any spent nonce but costs its source
+nothing (RFC 3261 §17: a retransmission is the client's duty, not an attack). Unknown users get
+exactly the challenge and the failure a real user gets: the digest is computed against a dummy
+secret so even the timing matches.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ class Authenticator:
         self.secret_of = secret_of
         self.nonce_ttl = nonce_ttl
         self._key = key or os.urandom(32)
-        self._used: dict[str, tuple[float, str | None, str | None]] = {}  # nonce -> (expires, nc, cnonce)
+        # nonce -> (expires, nc, cnonce, transaction key of the request that spent it)
+        self._used: dict[str, tuple[float, str | None, str | None, tuple | None]] = {}
         self._dummy = base64.b64encode(os.urandom(18)).decode()
 
     # --- nonces --------------------------------------------------------------------------------
@@ -76,7 +82,9 @@ class Authenticator:
 
     # --- the verdict ---------------------------------------------------------------------------
 
-    def check(self, header_value: str, *, method: str, now: float) -> Verdict:
+    def check(self, header_value: str, *, method: str, now: float, transaction: tuple | None = None) -> Verdict:
+        """The verdict on credentials; ``transaction`` is the key of the server transaction the
+        request arrived in (``transaction.server_key``), so its retransmissions are told from replays."""
         try:
             creds = Credentials.parse(header_value)
         except DigestError:
@@ -96,17 +104,19 @@ class Authenticator:
             return Verdict(None, False, stale=True)
         used = self._used.get(creds.nonce)
         if used is not None:
+            if (used[1], used[2]) == (creds.nc, creds.cnonce) and transaction is not None and used[3] == transaction:
+                return Verdict(None, False, stale=True)  # the spending request again: no failure
             if (used[1], used[2]) == (creds.nc, creds.cnonce):
                 # An exact replay counts against its source; the answer is still the stale
                 # challenge every reuse gets, so a replay learns nothing new.
                 return Verdict(None, False, stale=True, failure="replayed nonce")
             return Verdict(None, False, stale=True)
-        self._used[creds.nonce] = (issued + self.nonce_ttl, creds.nc, creds.cnonce)
+        self._used[creds.nonce] = (issued + self.nonce_ttl, creds.nc, creds.cnonce, transaction)
         return Verdict(creds.username, True)
 
     def housekeeping(self, now: float) -> None:
         """Forgets used nonces that have expired anyway (an expired nonce is refused by age)."""
-        for nonce in [n for n, (exp, _, _) in self._used.items() if exp < now]:
+        for nonce in [n for n, (exp, *_) in self._used.items() if exp < now]:
             del self._used[nonce]
 
     @staticmethod

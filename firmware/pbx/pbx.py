@@ -221,7 +221,7 @@ class Pbx:
         value = request.headers.get(header)
         stale = False
         if value is not None:
-            verdict = self.auth.check(value, method=request.method, now=time.time())
+            verdict = self.auth.check(value, method=request.method, now=time.time(), transaction=tx.key)
             if verdict.ok:
                 claimed = request.to.sip_uri.user if request.method == "REGISTER" else request.from_.sip_uri.user
                 if claimed != verdict.user:

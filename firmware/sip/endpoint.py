@@ -15,7 +15,12 @@ What it does for the TU:
 * parses; answers malformed requests with the status the `ParseError` carries;
 * stamps `received`/`rport` on the top Via (§18.2.1, RFC 3581);
 * absorbs retransmissions (the server transaction re-sends its last response),
-  routes the ACK of a non-2xx to its transaction, answers CANCEL (§9.2);
+  routes the ACK of a non-2xx to its transaction, answers CANCEL (§9.2); an INVITE
+  answered with a non-2xx is remembered after its transaction ends (timer I is only T4)
+  until its client would have given up, so a late retransmission is still absorbed and
+  never reaches the TU as a new request (which would challenge it again);
+* takes an INVITE answering our 401/407 as the ACK of the challenge (§22.2), so the
+  challenge is not re-sent once the client has moved on;
 * rejects what the TU could not handle anyway: 483, 482, 416, 501/405, 420, 415, 406;
 * as the UAS core, retransmits a 2xx to INVITE until its ACK (§13.3.1.4);
 * matches responses to client transactions (§17.1.3).
@@ -237,6 +242,12 @@ class SipEndpoint:
         self._clients: dict[tuple, _Entry] = {}
         self._merge: dict[tuple, tuple] = {}  # (From tag, Call-ID, CSeq) -> server key
         self._pending: dict[tuple, _Pending2xx] = {}  # (Call-ID, CSeq number, To tag)
+        # INVITE server transactions that ended after a non-2xx final: hash of the key -> until.
+        # The hash, not the key: one per call set up (its challenged first INVITE) for 32 s is
+        # ~13,000 entries at 400 setups/s; a 64-bit hash keyed per process makes a collision
+        # (a new INVITE taken for a retransmission) a 1-in-10^15 event.
+        self._ended: dict[int, float] = {}
+        self._ended_order: deque[tuple[float, int]] = deque()
         self._heap: list[tuple[float, int, _Entry | _Pending2xx]] = []
         self._seq = itertools.count()
         self._out: list[tuple[bytes, Flow]] = []
@@ -376,6 +387,8 @@ class SipEndpoint:
             tx.receive_request(req, now)  # retransmission, or the ACK of a non-2xx
             self._drain(entry, now)
             return
+        if self._ended and self._ended.get(hash(key), 0.0) > now and method in ("INVITE", "ACK"):
+            return  # a late copy of an INVITE (or of its ACK) whose transaction has ended: absorbed
         if method == "ACK":
             self._ack_2xx(req, flow)
             return
@@ -437,7 +450,21 @@ class SipEndpoint:
         if merge_key is not None:
             entry.merge_key = merge_key
             self._merge[merge_key] = key
+            if method == "INVITE" and ("proxy-authorization" in headers or "authorization" in headers):
+                self._challenge_answered(merge_key, now)
         self._events.append(RequestReceived(req, flow, tx))
+        self._drain(entry, now)
+
+    def _challenge_answered(self, merge_key: tuple, now: float) -> None:
+        """An INVITE with credentials: the INVITE of the same Call-ID and From tag with the
+        CSeq before it, if we challenged it, has had its 401/407 (see
+        `ServerTransaction.challenge_answered`)."""
+        from_tag, call_id, seq, _ = merge_key
+        prev = self._merge.get((from_tag, call_id, seq - 1, "INVITE"))
+        entry = self._servers.get(prev) if prev is not None else None
+        if entry is None or entry.tx.last_status not in (401, 407):
+            return
+        entry.tx.challenge_answered(now)
         self._drain(entry, now)
 
     @staticmethod
@@ -621,19 +648,41 @@ class SipEndpoint:
             # AckReceived (of a non-2xx) and Terminated: nothing for the TU
         if tx.terminated:
             if isinstance(tx, ServerTransaction):
-                self._forget_server(tx.key, entry)
+                self._forget_server(tx.key, entry, now)
             else:
                 self._forget_client(tx.key, entry)
         else:
             self._schedule(entry, tx.get_timer())
 
-    def _forget_server(self, key: tuple, entry: _Entry) -> None:
+    def _forget_server(self, key: tuple, entry: _Entry, now: float) -> None:
         entry.dead = True
         if self._servers.get(key) is entry:
             del self._servers[key]
+        tx = entry.tx
+        if tx.kind is _t.Kind.INVITE_SERVER and (tx.last_status or 0) >= 300 and not tx.reliable:
+            # Timer I ends it T4 after the ACK, but a copy sent before the client had the final
+            # may still be queued (a loaded box reads its socket late): keep absorbing copies
+            # until the client's timer B (64*T1 from its first send) would have given up.
+            self._remember_ended(key, tx.created + 64 * self.timers.t1, now)
         mk = entry.merge_key
         if mk is not None and self._merge.get(mk) == key:
             del self._merge[mk]
+
+    def _remember_ended(self, key: tuple, until: float, now: float) -> None:
+        order = self._ended_order
+        # Drop what has expired, oldest first. Entries go in roughly in expiry order (all live
+        # 64*T1 from their INVITE); one that outlives its neighbours only stays a little longer.
+        while order and order[0][0] <= now:
+            old_until, h = order.popleft()
+            if self._ended.get(h) == old_until:
+                del self._ended[h]
+        h = hash(key)
+        self._ended[h] = until
+        order.append((until, h))
+
+    def ended_count(self) -> int:
+        """Ended INVITE transactions still remembered (for tests and health)."""
+        return len(self._ended)
 
     def _forget_client(self, key: tuple, entry: _Entry) -> None:
         entry.dead = True

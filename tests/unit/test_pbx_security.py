@@ -121,3 +121,19 @@ def test_auth_forgets_used_nonces_after_they_expire() -> None:
     assert auth._used == {}
     # ...and the expired nonce is still refused, by its age.
     assert auth.check(answer(ch, "1001", "Correct-Horse-42", nc=2), method="REGISTER", now=31.0).stale
+
+
+def test_auth_retransmission_in_the_spending_transaction_is_no_failure() -> None:
+    # Issue 11: under load a retransmitted INVITE with credentials may reach the check again
+    # (its transaction was forgotten). The same transaction key is the client doing its duty:
+    # stale, with no failure to count toward a ban; the same credentials in another
+    # transaction are a replay and still count.
+    auth = make_auth()
+    ch = auth.challenges(100.0)[0]
+    value = answer(ch, "1001", SECRETS["1001"], method="INVITE")
+    tx = ("z9hG4bK-1", "127.0.0.1:5104", "INVITE")
+    assert auth.check(value, method="INVITE", now=100.1, transaction=tx).ok
+    again = auth.check(value, method="INVITE", now=101.0, transaction=tx)
+    assert not again.ok and again.stale and again.failure is None
+    replay = auth.check(value, method="INVITE", now=101.0, transaction=("z9hG4bK-2", "127.0.0.1:5104", "INVITE"))
+    assert not replay.ok and replay.stale and replay.failure == "replayed nonce"

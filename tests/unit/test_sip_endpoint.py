@@ -542,3 +542,68 @@ def test_1000_transactions_leave_nothing_behind() -> None:
     assert ep._merge == {}
     assert ep.get_timer() is None
     assert ep._heap == []
+
+
+# -- challenged INVITEs under load (issue 11) ----------------------------------------------------
+
+AUTH = 'Proxy-Authorization: Digest username="alice", realm="linebox", nonce="n1", uri="sip:bob@10.0.0.1", response="0"\r\n'
+
+
+def _challenge(ep: SipEndpoint, now: float = 0.0) -> None:
+    """INVITE (CSeq 1) answered 407 by the TU."""
+    ep.receive(raw_request("INVITE", branch="z9hG4bKinv1"), UDP, now=now)
+    _, events = drain(ep)
+    (ev,) = events
+    ep.send_response(ev.tx, make_response(ev.request, 407, to_tag="t407"), now=now)
+    drain(ep)
+
+
+def test_invite_answering_the_challenge_stops_its_retransmission() -> None:
+    # The ACK of the 407 is still queued in the box's socket when timer G would re-send the
+    # 407; the INVITE with credentials (CSeq 2, same Call-ID and From tag) shows the client
+    # has it, and a client that has moved on takes a late 407 for the answer to its new INVITE.
+    ep = SipEndpoint()
+    _challenge(ep)
+    ep.receive(raw_request("INVITE", branch="z9hG4bKinv2", cseq=2, extra=AUTH), UDP, now=0.3)
+    out, events = drain(ep)
+    assert out == [] and [type(e) for e in events] == [RequestReceived]
+    sent = run_timers(ep, 40.0)
+    assert 407 not in statuses([(Message.parse(d), f) for _, d, f in sent]), "the 407 was re-sent"
+    # the late ACK of the 407 is absorbed as well
+    ep.receive(raw_request("ACK", branch="z9hG4bKinv1", to_tag="t407"), UDP, now=0.6)
+    assert drain(ep) == ([], [])
+
+
+def test_without_credentials_the_challenge_is_still_retransmitted_until_its_ack() -> None:
+    ep = SipEndpoint()
+    _challenge(ep)
+    ep.receive(raw_request("INVITE", branch="z9hG4bKinv2", cseq=2), UDP, now=0.3)  # no credentials
+    drain(ep)
+    sent = run_timers(ep, T1 + 0.01)
+    assert statuses([(Message.parse(d), f) for _, d, f in sent]).count(407) == 1
+
+
+def test_late_invite_retransmission_after_its_transaction_ended_is_absorbed() -> None:
+    # Answered 480 and ACKed, the transaction ends T4 later (timer I). A copy of the INVITE
+    # that the client sent before it had the final, read late from a loaded socket, must not
+    # come up as a new request: the PBX would challenge it again (its nonce is spent).
+    ep = SipEndpoint()
+    invite = raw_request("INVITE", branch="z9hG4bKlate", cseq=2, extra=AUTH)
+    ep.receive(invite, UDP, now=0.0)
+    (ev,) = drain(ep)[1]
+    ep.send_response(ev.tx, make_response(ev.request, 480, to_tag="t480"), now=0.1)
+    drain(ep)
+    ep.receive(raw_request("ACK", branch="z9hG4bKlate", cseq=2, to_tag="t480", cseq_method="ACK"), UDP, now=0.2)
+    drain(ep)
+    run_timers(ep, 6.0)                                  # timer I
+    assert ep.transaction_count() == 0 and ep.ended_count() == 1
+    ep.receive(invite, UDP, now=7.0)
+    assert drain(ep) == ([], []), "a late retransmission came up as a new request"
+    # once its client's timer B is long past, the memory is given back
+    ep.receive(raw_request("INVITE", branch="z9hG4bKother", call_id="call-2"), UDP, now=40.0)
+    (ev2,) = drain(ep)[1]
+    ep.send_response(ev2.tx, make_response(ev2.request, 486, to_tag="t486"), now=40.0)
+    run_timers(ep, 80.0)
+    assert ep.ended_count() == 1        # call-2's INVITE; the first one expired
+    ep.receive(invite, UDP, now=80.0)
+    assert [type(e) for e in drain(ep)[1]] == [RequestReceived]
