@@ -97,6 +97,9 @@ class Box:
         for ext, secret in self.secrets.items():
             self.cli("ext", "add", ext, f"--secret={secret}")
         self.cli("set", "security.rate", "100000")
+        # the box's own ceiling is measured: no setup-rate cap, no refusal at a saturated core
+        self.cli("set", "call.max_setups_per_second", "100000")
+        self.cli("set", "call.refuse_overload", "no")
         for _ in range(5):
             self.sip_port, self.http_port = free_port(), free_port(socket.SOCK_STREAM)
             lo, hi = self.rtp_ports

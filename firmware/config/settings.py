@@ -92,6 +92,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("rtp.timeout", float, 60.0, 1, 3600, "seconds without RTP before a call is released"),
         Setting("rtp.hold_timeout", float, 3600.0, 1, 86400, "the same while a call is on hold"),
         Setting("call.no_answer_timeout", float, 60.0, 1, 600, "seconds an extension rings before the caller gets 480"),
+        Setting("call.max_setups_per_second", float, 200.0, 1, 100000,
+                "new calls taken per second at most (bursts of one second's worth); beyond, 503 at once"),
+        Setting("call.refuse_overload", _choice("yes", "no"), "yes",
+                help="while the box is overloaded (late media clock, loop lag, a saturated core) refuse "
+                     "new calls with 503 so the calls up keep their audio; no: take them anyway"),
         Setting("recording.calls", _choice("never", "always", "on-demand"), "never",
                 help="record answered calls (on-demand: while a party asks for it with *1)"),
         Setting("recording.announce", _choice("no", "yes"), "no",

@@ -514,6 +514,12 @@ class MediaEngine:
         return self._clock
 
     @property
+    def clock_stats(self):
+        """The media clock's ``ClockStats``, or None while no clock was made (a relay-only box);
+        read by the load probe without making one."""
+        return None if self._clock is None else self._clock.stats
+
+    @property
     def sounds(self):
         """The engine's ``SoundCache``: each prompt file decoded once for every playlist."""
         if self._sounds is None:

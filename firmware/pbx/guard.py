@@ -36,8 +36,8 @@ class SecurityEvent:
     """What the security log and the web dashboard show. Never carries a secret."""
 
     time: float
-    event: str  # auth-failure, ban, scanner, rate-limit
-    source: str
+    event: str  # auth-failure, ban, scanner, rate-limit, overload, overload-end
+    source: str  # ip:port, or "box" for the box's own state (overload)
     user: str | None = None
     method: str | None = None
     reason: str | None = None
@@ -136,8 +136,17 @@ class Guard:
     def banned(self, now: float) -> dict[str, float]:
         return {ip: until for ip, until in self.bans.items() if until > now}
 
+    def box_event(self, now: float, kind: str, reason: str) -> None:
+        """An event of the box itself (overload, overload-end: firmware.pbx.admission), shown with
+        the others; its caller reports each episode once, not each refused request."""
+        self._record(SecurityEvent(time=self._wall() if self._wall else now, event=kind, source="box",
+                                   reason=reason))
+
     def _event(self, now: float, kind: str, ip: str, port: int, **fields: str | None) -> None:
-        ev = SecurityEvent(time=self._wall() if self._wall else now, event=kind, source=f"{ip}:{port}", **fields)
+        self._record(SecurityEvent(time=self._wall() if self._wall else now, event=kind, source=f"{ip}:{port}",
+                                   **fields))
+
+    def _record(self, ev: SecurityEvent) -> None:
         self.events.append(ev)
         log.warning("security %s", json.dumps(asdict(ev), separators=(",", ":")))
 

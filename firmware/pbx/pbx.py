@@ -35,6 +35,7 @@ from firmware.sip.message import ParseError, Request, make_response, new_tag
 from firmware.sip.transaction import ClientTransaction, ServerTransaction
 from firmware.store.db import Writer
 
+from .admission import Admission, OverloadStarted, Refusal, Sample
 from .features import FEATURES
 from .queues import QueueRuntime
 from .auth import Authenticator
@@ -78,6 +79,7 @@ class Pbx:
         custom_prompts: Path,
         messages: Mailboxes,
         user_agent: str = "LineBox",
+        admission: Admission | None = None,
     ) -> None:
         self.loop = loop
         self.sip = sip
@@ -85,6 +87,7 @@ class Pbx:
         self.registrar = registrar
         self.auth = auth
         self.guard = guard
+        self.admission = admission if admission is not None else Admission(now=loop.time())
         self.writer = writer
         self.settings = settings
         self.extensions = extensions
@@ -200,6 +203,8 @@ class Pbx:
                 ("Allow", ALLOW), ("Accept", "application/sdp"), ("Allow-Events", MWI_EVENT),
                 ("User-Agent", self.user_agent)]))
             return
+        if method == "INVITE" and not self._admitted(request, tx, self.admission.check):
+            return  # before the challenge: overloaded, the box answers 503 now, not 407 and a second INVITE
         header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
         user = self._authenticate(request, flow, tx, header)
         if user is None:
@@ -273,11 +278,39 @@ class Pbx:
         except ParseError as exc:
             self.sip.send_response(tx, make_response(request, exc.status or 400, exc.reason, to_tag=new_tag()))
             return
+        if not self._admitted(request, tx, self.admission.admit):
+            return
         leg = InboundLeg(self, request, tx, flow, user)
         self.server_invites[tx] = leg
         call = Call(self, leg, call_id=request.call_id)
         self.calls.add(call)
         self.spawn(leg.start(callee), f"setup-{call.id}", on_error=lambda: leg.reject(500, "Server Internal Error"))
+
+    def _admitted(self, request: Request, tx: ServerTransaction,
+                  decide: Callable[[float], Refusal | None]) -> bool:
+        """Admission control of a new call (firmware.pbx.admission); False once answered 503."""
+        if request.headers.get("Replaces") is not None:
+            return True  # an attended transfer takes the place of a call already up: no new load
+        now = self.loop.time()
+        refusal = decide(now)
+        self.report_admission(now)
+        if refusal is None:
+            return True
+        # RFC 3261 §21.5.4: temporarily unable; Retry-After says when to try again
+        self.sip.send_response(tx, make_response(request, refusal.status, refusal.phrase, to_tag=new_tag(),
+                                                 headers=[("Retry-After", str(refusal.retry_after))]))
+        return False
+
+    def observe_load(self, sample: Sample) -> None:
+        """One sample of the box's load (firmware.system.loadprobe) for admission control."""
+        self.admission.observe(sample)
+        self.report_admission(sample.now)
+
+    def report_admission(self, now: float) -> None:
+        """Each overload's start and end, once, among the security events the dashboard shows."""
+        while (ev := self.admission.next_event()) is not None:
+            self.guard.box_event(now, "overload" if isinstance(ev, OverloadStarted) else "overload-end",
+                                 ev.describe())
 
     def route(self, call: Call, setup: Setup) -> None:
         """Places a call set up by its caller: the number dialled decides where it goes."""
@@ -631,6 +664,7 @@ class Pbx:
             "transactions": self.sip.endpoint.transaction_count(),
             "media": self.media.stats,
             "banned": len(self.guard.banned(self.loop.time())),
+            "admission": self.admission.status(self.loop.time()),
         }
 
 

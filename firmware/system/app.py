@@ -35,6 +35,7 @@ from firmware.config.recpolicy import recording_policy
 from firmware.ivr.schema import load_conditions
 from firmware.pbx.auth import Authenticator
 from firmware.events import SHUTDOWN
+from firmware.pbx.admission import Admission, Limits
 from firmware.pbx.guard import Guard
 from firmware.pbx.pbx import Pbx
 from firmware.pbx.registrar import Registrar
@@ -43,6 +44,7 @@ from firmware.prompts import PromptSet
 from firmware.sip.endpoint import SipEndpoint
 from firmware.sip.transport import SipTransport
 from firmware.store.db import Store, Writer
+from firmware.system.loadprobe import LoadProbe, SimulatedClock
 
 log = logging.getLogger("linebox")
 
@@ -57,6 +59,10 @@ COMMITTED_BY = 1.8  # the call records are committed, or the stop gives up on th
 CLOSE_WAIT = 0.1  # then each part (lines, HTTP, SIP) closes in this much (a few ms each)
 DB_CLOSED_BY = 2.2  # the database file is closed (SQLite checkpoints its log as it closes)
 STOP_SECONDS = 2.5  # the watchdog: the process is gone, whatever is left
+# Test-only local API actions (end-to-end tests of paths a CI machine cannot provoke for real)
+# exist only when the box is started with this variable set to 1.
+TEST_HOOKS_ENV = "LINEBOX_TEST_HOOKS"
+SIMULATE_CLOCK = "/api/test/media-clock"
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,11 @@ class Box:
         self.pbx = Pbx(loop=loop, sip=self.sip, media=self.media, registrar=self.registrar, auth=self.auth,
                        guard=self.guard, writer=self.writer, settings=self.settings, extensions=self.extensions,
                        domain=self._domain(), prompts=PromptSet(), recordings=self.recordings,
-                       custom_prompts=opts.data / "prompts", messages=messages, user_agent=USER_AGENT)
+                       custom_prompts=opts.data / "prompts", messages=messages, user_agent=USER_AGENT,
+                       admission=Admission(Limits(setups_per_second=s["call.max_setups_per_second"],
+                                                  refuse_overload=s["call.refuse_overload"] == "yes"),
+                                           now=loop.time()))
+        self.load_probe = LoadProbe(loop, on_sample=self.pbx.observe_load, clock_stats=lambda: self.media.clock_stats)
         await self._load_ivr()
         await self._load_routes()
         self.lines = Lines(self.pbx, opts.data)
@@ -159,6 +169,8 @@ class Box:
         self.http.actions["/api/agent"] = self._agent
         self.http.actions["/api/restart"] = self._restart
         self.http.actions[VOICEMAIL] = self._voicemail
+        if os.environ.get(TEST_HOOKS_ENV) == "1":
+            self.http.actions[SIMULATE_CLOCK] = self._simulate_media_clock
         self.http.secret = new_api_secret(opts.data).encode()
         try:
             await self.http.start(opts.http_host, opts.http_port)
@@ -176,6 +188,7 @@ class Box:
         gc.collect()
         gc.freeze()
         gc.set_threshold(20000, 20, 20)
+        self.load_probe.start()
         self._every(1.0, self._tick)
         self._every(5.0, self._housekeeping)
         self._every(RETENTION_EVERY, self._retention)
@@ -256,6 +269,8 @@ class Box:
         self.guard.configure(ban_failures=s["security.ban_failures"], ban_window=s["security.ban_window"],
                              ban_seconds=s["security.ban_seconds"], rate=s["security.rate"])
         self.auth.nonce_ttl = s["sip.nonce_ttl"]
+        self.pbx.admission.configure(setups_per_second=s["call.max_setups_per_second"],
+                                     refuse_overload=s["call.refuse_overload"] == "yes")
         self.recordings.quota_bytes = s["recording.quota_mb"] * 1024 * 1024
         self.auth.realm = s["sip.realm"]
         self.registrar.min_expires, self.registrar.max_expires = s["sip.min_expires"], s["sip.max_expires"]
@@ -315,6 +330,20 @@ class Box:
         self.pbx.mailbox_changed(mailbox)
         return done
 
+    def _simulate_media_clock(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Test hook (only with LINEBOX_TEST_HOOKS=1 in the environment): the load probe reads a
+        media clock that is ``late_share`` late instead of the engine's, or the engine's again
+        when it is null. End-to-end tests drive the overload path this way: a really late clock
+        needs a saturated core, which a CI machine can neither promise nor spare."""
+        share = args.get("late_share")
+        if share is None:
+            self.load_probe.clock_stats = lambda: self.media.clock_stats
+            return {"simulated": None}
+        if not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise ActionError("400 Bad Request", "late_share is a number from 0 to 1, or null")
+        self.load_probe.clock_stats = SimulatedClock(float(share))
+        return {"simulated": float(share)}
+
     def _line_test(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
             return self.lines.start_line_test(args)
@@ -365,6 +394,7 @@ class Box:
 
         for t in self._tasks:
             t.cancel()
+        self.load_probe.stop()
         clean = True
         try:
             ended = self.pbx.shut_down()

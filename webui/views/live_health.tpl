@@ -9,5 +9,11 @@
 <dt>Temperature</dt><dd>{{'%.1f' % s.temperature}} °C {{!h.spark([x.temperature for x in hist], label='temperature, last minutes')}}</dd>
 % end
 <dt>Up</dt><dd>{{h.duration(s.uptime)}}</dd>
+% adm = box.get('admission') or {}
+% if adm.get('state') in ('refusing', 'limiting'):
+<dt>New calls</dt><dd class="warn" id="admission" role="alert">{{'Refusing new calls: the box is overloaded (' + adm.get('reason', '?') + ')' if adm['state'] == 'refusing' else 'Refusing calls beyond ' + ('%g' % adm.get('max_setups_per_second', 0)) + ' new calls a second'}} for {{h.duration(adm.get('seconds') or 0)}}; calls already up keep their audio · {{h.count(adm.get('refused_recently'), 'call')}} refused in the last {{'%d' % ((adm.get('recent_seconds') or 300) // 60)}} minutes</dd>
+% elif adm.get('refused_recently'):
+<dt>New calls</dt><dd id="admission">admitting again · {{h.count(adm.get('refused_recently'), 'call')}} refused in the last {{'%d' % ((adm.get('recent_seconds') or 300) // 60)}} minutes (overload)</dd>
+% end
 <dt>PBX</dt><dd>{{'not answering' if live['box_error'] else h.count(box.get('calls'), 'call') + ' · ' + h.count(box.get('registrations'), 'registration') + ' · ' + h.count(box.get('banned'), 'banned address', 'banned addresses')}}</dd>
 </dl>
