@@ -60,7 +60,7 @@ G711 = (Codec("PCMU", 0), Codec("PCMA", 8))
 
 # Far-end causes that get congestion (reorder) rather than busy when the phone is still off hook.
 _CONGESTION_CAUSES = frozenset({"congestion", "not-found", "not-registered", "unreachable",
-                                "codec-mismatch", "media-timeout"})
+                                "codec-mismatch", "media-timeout", "media-failure"})
 
 
 @dataclass(frozen=True)

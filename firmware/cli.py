@@ -211,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address of the local HTTP API (default: loopback). It authenticates nobody: "
                           "give the LAN the web admin's /api/v1 instead")
     run.add_argument("--rtp-ports", type=_parse_rtp_ports, default=(10000, 20000), metavar="LO-HI")
+    run.add_argument("--media-workers", type=int, metavar="N",
+                     help="processes relaying call media (default: the media.workers setting, one per core)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     cdr = sub.add_parser("cdr", help="call detail records, newest first")
@@ -967,7 +969,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.sip_port == args.http_port:
         raise CliError("--sip-port and --http-port must differ")
     opts = RunOptions(data=data, bind=args.bind, sip_port=args.sip_port, http_port=args.http_port,
-                      http_bind=args.http_bind, rtp_lo=lo, rtp_hi=hi)
+                      http_bind=args.http_bind, rtp_lo=lo, rtp_hi=hi, media_workers=args.media_workers)
     install_uvloop()
     box = Box(opts)
 

@@ -105,6 +105,7 @@ CAUSE_STATUS: dict[str, tuple[int, str]] = {
     "congestion": (503, "Service Unavailable"),
     "cancel": (487, "Request Terminated"),
     "media-timeout": (408, "Media Timeout"),
+    "media-failure": (500, "Media Failure"),  # the media worker relaying the call died
     SHUTDOWN: (503, "Service Unavailable (shutting down)"),  # RFC 3261 §21.5.4
 }
 

@@ -66,6 +66,21 @@ def _prefix(text: str) -> str:
     return text
 
 
+def _workers(text: str) -> str:
+    text = text.strip().lower()
+    if text != "auto" and not (text.isdigit() and 0 <= int(text) <= 64):
+        raise ValueError(text)
+    return text
+
+
+def media_workers(value: str, cores: int | None) -> int:
+    """Processes that relay call media: ``auto`` is one per core where there is more than one
+    (on a single core a worker would only add a hand-over); ``0`` keeps media in the PBX."""
+    if value == "auto":
+        return cores if cores and cores > 1 else 0
+    return int(value)
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in options:
@@ -91,6 +106,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("security.rate", float, 200.0, 1, 100000, "SIP messages per second allowed from one unregistered IP"),
         Setting("rtp.timeout", float, 60.0, 1, 3600, "seconds without RTP before a call is released"),
         Setting("rtp.hold_timeout", float, 3600.0, 1, 86400, "the same while a call is on hold"),
+        Setting("media.workers", _workers, "auto",
+                help="processes relaying call media: auto (one per core), 0 (none: all in the main "
+                     "process) or a number (read at start)"),
         Setting("call.no_answer_timeout", float, 60.0, 1, 600, "seconds an extension rings before the caller gets 480"),
         Setting("call.max_setups_per_second", float, 200.0, 1, 100000,
                 "new calls taken per second at most (bursts of one second's worth); beyond, 503 at once"),

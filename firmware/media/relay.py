@@ -26,8 +26,12 @@ Termination and recording (terminal.py). An endpoint that is not bridged
 may have a ``Terminal`` (the box is the far end: prompts, IVR, echo): its
 packets go to ``Terminal.on_rtp`` from the branch that used to count them as
 dropped, so the bridged path pays nothing. A recorded bridge sets ``tap`` on
-both RTP sides; the relay then calls it per packet after the route check --
-one attribute test per relayed packet when no recording is active.
+both RTP sides (a list append); the relay calls it per packet after the route
+check -- one attribute test per relayed packet when no recording is active.
+
+Media workers (workers.py, worker.py). With ``use_workers(n)``, a bridge is
+handed soon after it is made to a worker process that relays it with this same
+code; the PBX process stops reading its sockets until it is given back.
 
 Two I/O styles are implemented; ``io="reader"`` is the default because it is
 faster (see scripts/bench_relay.py and the module's commit message):
@@ -161,8 +165,15 @@ class _Side:
 
     def start_reader(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        loop.add_reader(self.sock.fileno(), self.on_readable)
-        self._reading = True
+        if not self._reading:
+            loop.add_reader(self.sock.fileno(), self.on_readable)
+            self._reading = True
+
+    def stop_reader(self) -> None:
+        """Stop reading (a media worker reads this socket now)."""
+        if self._reading:
+            self._loop.remove_reader(self.sock.fileno())
+            self._reading = False
 
     def on_readable(self) -> None:
         recvfrom = self.sock.recvfrom
@@ -267,6 +278,7 @@ class Endpoint:
         self._rtcp = _Side(self, rtcp_sock)
         self.bridge: Bridge | None = None
         self.terminal = None           # the Terminal playing/detecting on this leg, if any
+        self.worker = None             # the media worker reading these sockets now (workers.py)
         self.closed = False
         self._open_sides = 2
 
@@ -310,6 +322,8 @@ class Endpoint:
         """Remote RTP (and RTCP, default port + 1) address from the peer's SDP; re-arms latching."""
         self._rtp.set_remote((host, port))
         self._rtcp.set_remote((host, port + 1 if rtcp_port is None else rtcp_port))
+        if self.worker is not None:
+            self._engine.workers.remote_changed(self)
 
     def close(self) -> None:
         """Close both sockets, leave any bridge, give the port pair back to the pool."""
@@ -351,6 +365,11 @@ class Bridge:
         self._since_b: float | None = None
         self._reported = False
         self.recording = None           # a BridgeRecording while recording
+        self.worker = None              # the media worker relaying it now, if any (workers.py)
+        self.worker_id: int | None = None
+        self.releasing = False          # asked back from its worker, not yet given back
+        self.lost = False               # its worker died: the call must end
+        self.queued = False             # waiting for a worker that is starting
         a._rtp.out, b._rtp.out = b._rtp, a._rtp
         a._rtcp.out, b._rtcp.out = b._rtcp, a._rtcp
         a.bridge = b.bridge = self
@@ -382,6 +401,7 @@ class Bridge:
                 raise MediaError(f"transcode table for PT {pt} must be 256 bytes")
         if pt_map is None and not transcode and not convert:
             side.xf = None
+            self._transform_changed()
             return
         for src, dst in (pt_map or {}).items():
             if not (0 <= src <= 127 and 0 <= dst <= 127):
@@ -395,16 +415,27 @@ class Bridge:
         for pt, converter in (convert or {}).items():
             xf[pt] = converter
         side.xf = xf
+        self._transform_changed()
+
+    def _transform_changed(self) -> None:
+        workers = self._engine.workers
+        if workers is None:
+            return
+        if self.worker is not None:
+            workers.transform_changed(self)
+        else:
+            self._engine.loop.call_soon(workers.offer, self)
 
     def record(self, recorder, codecs: tuple[str, str] = ("PCMU", "PCMU"), *,
                on_event=None) -> None:
         """Record the call: ``a``'s audio to the recorder's left channel, ``b``'s to the right.
 
-        ``codecs`` are the G.711 laws ("PCMU"/"PCMA") each side sends. Packets
-        received from each phone also go to a per-side jitter buffer; each
-        clock tick one frame per side goes to ``recorder.write(left, right)``
-        (see terminal.BridgeRecording). Events (DiskFull, RecordingStopped) go
-        to ``on_event``.
+        ``codecs`` are the G.711 laws ("PCMU"/"PCMA") each side sends. Each
+        packet relayed is appended to a per-side list (the tap); batches go to
+        the engine's writer thread, which lays them out and writes the file
+        (see terminal.BridgeRecording). A bridge relayed by a media worker keeps
+        its recording here: the worker forwards what its taps took (workers.py).
+        Events (DiskFull, RecordingStopped) go to ``on_event``.
         """
         if self.closed:
             raise MediaError("bridge is closed")
@@ -420,12 +451,20 @@ class Bridge:
             return None
         return rec.stop()
 
+    def _taps_changed(self) -> None:
+        """A recording set or removed the taps on this bridge's sides (terminal.BridgeRecording):
+        a worker relaying it starts or stops forwarding the tapped packets here."""
+        if self.worker is not None:
+            self._engine.workers.taps_changed(self)
+
     def close(self) -> None:
         """Stop relaying; the endpoints stay open (they may be bridged again)."""
         if self.closed:
             return
         self.closed = True
         self.stop_recording()
+        if self.worker is not None:
+            self._engine.workers.reclaim(self)
         for ep in (self.a, self.b):
             ep._rtp.out = ep._rtcp.out = None
             ep._rtp.xf = None
@@ -456,6 +495,12 @@ class MediaEngine:
         self._closed_dropped = 0
         self._clock = None
         self._sounds = None
+        self.workers = None  # a workers.WorkerPool when bridges are relayed in worker processes
+
+    def use_workers(self, count: int) -> None:
+        """Relay bridges that only relay in ``count`` worker processes (started on first use)."""
+        from .workers import WorkerPool
+        self.workers = WorkerPool(self, count) if count > 0 else None
 
     def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket]:
         socks = []
@@ -544,6 +589,8 @@ class MediaEngine:
                 raise MediaError(f"{ep} has a terminal; close it first")
         br = Bridge(self, a, b)
         self._bridges.add(br)
+        if self.workers is not None:
+            self.loop.call_soon(self.workers.offer, br)
         return br
 
     def check_timeouts(self, now: float) -> list[Bridge]:
@@ -556,6 +603,9 @@ class MediaEngine:
         when RTP flows again.
         """
         dead = []
+        if self.workers is not None and self.workers.lost:
+            dead.extend(br for br in self.workers.lost if not br.closed)
+            self.workers.lost.clear()
         for br in self._bridges:
             if br.timeout is None:
                 continue
@@ -590,6 +640,7 @@ class MediaEngine:
             "bridges": len(self._bridges),
             "ports_in_use": self.port_pool.in_use,
             "io": self._io,
+            "workers": self.workers.stats if self.workers is not None else None,
         }
 
     def close(self) -> None:
@@ -598,6 +649,8 @@ class MediaEngine:
             ep.close()
         if self._clock is not None:
             self._clock.close()
+        if self.workers is not None:
+            self.workers.close()
 
     def _endpoint_closed(self, ep: Endpoint) -> None:
         self._endpoints.discard(ep)

@@ -530,12 +530,15 @@ class BridgeRecording:
     def _tap(self, bridge) -> None:
         self._sides = (bridge.a._rtp, bridge.b._rtp)
         self._sides[0].tap, self._sides[1].tap = self._taps
+        bridge._taps_changed()
 
     def _untap(self) -> None:
         for side, tap in zip(self._sides, self._taps):
             if side.tap == tap:
                 side.tap = None
         self._sides = ()
+        if self.bridge is not None:
+            self.bridge._taps_changed()
 
     def _take(self) -> tuple[float, list[bytes], list[bytes]]:
         a, b = self._a.copy(), self._b.copy()

@@ -583,6 +583,10 @@ class Call:
             self.bridge = None
 
     def media_timeout(self) -> None:
+        if self.bridge is not None and self.bridge.lost:
+            log.error("call %s: the media worker relaying it died, releasing", self.id)
+            self.end("media-failure")
+            return
         log.warning("call %s: no RTP for %.0f s, releasing", self.id,
                     self.bridge.timeout if self.bridge and self.bridge.timeout else 0)
         self.end("media-timeout")

@@ -39,7 +39,7 @@ from firmware.pbx.admission import Admission, Limits
 from firmware.pbx.guard import Guard
 from firmware.pbx.pbx import Pbx
 from firmware.pbx.registrar import Registrar
-from firmware.config.settings import effective
+from firmware.config.settings import effective, media_workers
 from firmware.prompts import PromptSet
 from firmware.sip.endpoint import SipEndpoint
 from firmware.sip.transport import SipTransport
@@ -82,6 +82,7 @@ class RunOptions:
         return self.bind if _is_loopback_address(self.bind) else "127.0.0.1"
     rtp_lo: int = 10000
     rtp_hi: int = 20000
+    media_workers: int | None = None  # None: the media.workers setting
 
 
 class Box:
@@ -128,6 +129,9 @@ class Box:
         if repaired:
             log.warning("repaired %d voicemail message(s) cut short by the last stop: %s", len(repaired), repaired)
         self.media = MediaEngine(bind_host=self._media_host(), port_pool=PortPool(opts.rtp_lo, opts.rtp_hi))
+        workers = opts.media_workers if opts.media_workers is not None else media_workers(
+            s["media.workers"], len(os.sched_getaffinity(0)))
+        self.media.use_workers(workers)
         # No option tags yet: claiming "timer" would oblige us to answer Session-Expires (RFC 4028).
         self.endpoint = SipEndpoint(user_agent=USER_AGENT, supported=frozenset())
         self.sip = SipTransport(self.endpoint, on_event=self._on_sip_event, admit=self._admit)
@@ -138,7 +142,8 @@ class Box:
                        admission=Admission(Limits(setups_per_second=s["call.max_setups_per_second"],
                                                   refuse_overload=s["call.refuse_overload"] == "yes"),
                                            now=loop.time()))
-        self.load_probe = LoadProbe(loop, on_sample=self.pbx.observe_load, clock_stats=lambda: self.media.clock_stats)
+        self.load_probe = LoadProbe(loop, on_sample=self.pbx.observe_load, clock_stats=lambda: self.media.clock_stats,
+                                    workers_load=lambda: self.media.workers.load() if self.media.workers else None)
         await self._load_ivr()
         await self._load_routes()
         self.lines = Lines(self.pbx, opts.data)

@@ -1,0 +1,484 @@
+"""Media on every core: bridges handed to worker processes (the PBX side).
+
+The box's event loop does SIP, the PBX and everything the box itself plays or hears. A bridge
+that only relays (pass-through, payload-type rewrite, µ-law/A-law translation) needs none of
+that, so it is handed to a media worker: a child process (``firmware.media.worker``) with its
+own event loop, one per core by default. The hand-over passes the bridge's four sockets over a
+local control channel (a Unix SEQPACKET socket pair, SCM_RIGHTS): the port numbers, the SDP
+the phones were given and any latched address stay exactly as they were, and no packet is lost
+on the way (while neither process reads, datagrams wait in the socket's kernel buffer).
+
+While a bridge is away the PBX process does not read its sockets; the worker sends its counters
+every second (the RTP timeout check and ``/health`` keep working) and its latching state when
+the bridge comes back. A bridge comes back when the PBX needs it in-process again (recording, a
+DTMF converter or key watcher, a terminal on one of its endpoints) and when it is closed; the
+worker answers ``released`` and only then does the PBX read the sockets again, so the two
+never read one socket at the same time.
+
+A worker that dies takes only its own bridges with it: they are reported as lost (the PBX ends
+those calls, with CDRs) and the next bridge starts a new worker. Workers start on first use,
+so an idle box runs no worker and costs no memory for them.
+
+Recording. A recorded bridge goes to a worker too: the recording itself (terminal.BridgeRecording,
+its timeline and its writer thread) stays in the PBX process, where the call's other media
+decisions are, and the worker forwards the packets its taps took, every ``TAP_EVERY`` seconds,
+to the taps of the PBX's sides. The relaying, the dearer part, is done on the worker's core.
+
+Wire format: one JSON object per datagram, ``op`` from the PBX, ``ev`` from a worker; sockets
+ride along with the message that introduces a bridge. Tapped packets travel in binary
+datagrams (``TAPPED`` then records of bridge id, side, count and length-prefixed packets).
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import logging
+import os
+import socket
+import struct
+import subprocess
+import sys
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .relay import Bridge, MediaEngine, _Side
+
+log = logging.getLogger("linebox.media")
+
+_MAX_MESSAGE = 1 << 20
+TAP_EVERY = 0.1                 # s between forwards of tapped packets (the recording holds back 0.2 s)
+TAPPED = 1                      # first octet of a datagram of tapped packets (JSON starts with "{")
+TAP_CHUNK = 48 * 1024           # octets per datagram: well under any socket's default buffer
+_RECORD = struct.Struct("!IBH")  # bridge id, side (0: a, 1: b), packets that follow
+_LEN = struct.Struct("!H")
+
+
+def pack_taps(batches) -> list[bytes]:
+    """``(bridge id, side, packets)`` triples as datagrams of at most about TAP_CHUNK octets."""
+    out: list[bytes] = []
+    parts = [bytes([TAPPED])]
+    size = 1
+    for bid, side, packets in batches:
+        i = 0
+        while i < len(packets):
+            run = []
+            n = 0
+            while i < len(packets) and n < 0xFFFF and (size < TAP_CHUNK or not run):
+                p = packets[i]
+                run.append(_LEN.pack(len(p)))
+                run.append(p)
+                size += 2 + len(p)
+                n += 1
+                i += 1
+            parts.append(_RECORD.pack(bid, side, n))
+            parts.extend(run)
+            size += _RECORD.size
+            if size >= TAP_CHUNK:
+                out.append(b"".join(parts))
+                parts, size = [bytes([TAPPED])], 1
+    if len(parts) > 1:
+        out.append(b"".join(parts))
+    return out
+
+
+def unpack_taps(data: bytes):
+    """The inverse of ``pack_taps`` for one datagram: yields ``(bridge id, side, packets)``."""
+    view = memoryview(data)
+    pos = 1
+    end = len(data)
+    while pos < end:
+        bid, side, n = _RECORD.unpack_from(view, pos)
+        pos += _RECORD.size
+        packets = []
+        for _ in range(n):
+            (length,) = _LEN.unpack_from(view, pos)
+            pos += 2
+            packets.append(data[pos:pos + length])
+            pos += length
+        yield bid, side, packets
+
+
+def encode_xf(xf: list | None):
+    """A side's transform as JSON, or ``False`` when it holds a converter (stays in-process)."""
+    if xf is None:
+        return None
+    tables: list[bytes] = []
+    rows = []
+    for pt, entry in enumerate(xf):
+        if entry is None:
+            continue
+        if type(entry) is not tuple:
+            return False
+        new_pt, table = entry
+        if table is None:
+            index = -1
+        else:
+            table = bytes(table)
+            if table not in tables:
+                tables.append(table)
+            index = tables.index(table)
+        rows.append((pt, new_pt, index))
+    return {"rows": rows, "tables": [t.hex() for t in tables]}
+
+
+def decode_xf(spec) -> list | None:
+    if spec is None:
+        return None
+    tables = [bytes.fromhex(t) for t in spec["tables"]]
+    xf: list = [None] * 128
+    for pt, new_pt, index in spec["rows"]:
+        xf[pt] = (new_pt, tables[index] if index >= 0 else None)
+    return xf
+
+
+def side_state(side: "_Side") -> dict:
+    """What a side's latching and counters are, for the process taking it over."""
+    return {"sdp": side.sdp_dest, "latched": side.latched, "dest": side.dest,
+            "in": side.packets_in, "out": side.packets_out, "dropped": side.dropped}
+
+
+def load_side_state(side: "_Side", state: dict) -> None:
+    def addr(v):
+        return tuple(v) if v is not None else None
+    side.sdp_dest, side.latched, side.dest = addr(state["sdp"]), addr(state["latched"]), addr(state["dest"])
+    side.packets_in, side.packets_out, side.dropped = state["in"], state["out"], state["dropped"]
+
+
+def send_message(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
+    data = json.dumps(message, separators=(",", ":")).encode()
+    if fds:
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        sock.send(data)
+
+
+def receive_message(sock: socket.socket) -> tuple[dict | bytes, list[int]] | None:
+    """One message (a dict, or the bytes of a TAPPED datagram) and the descriptors it carried;
+    None at EOF. Raises BlockingIOError."""
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = sock.recvmsg(_MAX_MESSAGE, socket.CMSG_SPACE(16 * fds.itemsize))
+    for level, kind, cmsg in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(cmsg[: len(cmsg) - (len(cmsg) % fds.itemsize)])
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None
+    if data[0] == TAPPED:
+        return data, list(fds)
+    return json.loads(data), list(fds)
+
+
+class Worker:
+    """One media worker process, seen from the PBX: its control socket and its bridges."""
+
+    def __init__(self, pool: "WorkerPool", index: int) -> None:
+        self.pool = pool
+        self.index = index
+        self.bridges: dict[int, "Bridge"] = {}   # id -> bridge relayed there (or being released)
+        self.ready = False
+        self.dead = False
+        self.waiting: list["Bridge"] = []        # offered before the worker said it was ready
+        self.load: dict | None = None            # its last report: {"lag": s, "cpu": share of a core}
+        self._out: deque[tuple[dict, list[int]]] = deque()
+        self._writing = False
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for s in (ours, theirs):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        ours.setblocking(False)
+        self.sock = ours
+        env = dict(os.environ)
+        # the worker imports the firmware package from where this process did
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "firmware.media.worker", str(theirs.fileno()), str(index)],
+            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.pid = self.process.pid
+        pool.loop.add_reader(ours.fileno(), self._readable)
+
+    def send(self, message: dict, fds: list[int] = ()) -> None:
+        if self.dead:
+            return
+        if self._out:
+            self._out.append((message, list(fds)))
+            return
+        try:
+            send_message(self.sock, message, fds)
+        except BlockingIOError:
+            self._out.append((message, list(fds)))
+            self._writing = True
+            self.pool.loop.add_writer(self.sock.fileno(), self._flush)
+        except OSError as exc:
+            self._died(f"control channel: {exc}")
+
+    def _flush(self) -> None:
+        while self._out:
+            message, fds = self._out[0]
+            try:
+                send_message(self.sock, message, fds)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._died(f"control channel: {exc}")
+                return
+            self._out.popleft()
+        self.pool.loop.remove_writer(self.sock.fileno())
+        self._writing = False
+
+    def _readable(self) -> None:
+        for _ in range(64):
+            try:
+                got = receive_message(self.sock)
+            except BlockingIOError:
+                return
+            except (OSError, ValueError) as exc:
+                self._died(f"control channel: {exc}")
+                return
+            if got is None:
+                self._died("exited")
+                return
+            message, fds = got
+            for fd in fds:       # a worker never sends sockets back: the PBX still holds its own
+                os.close(fd)
+            if type(message) is bytes:
+                self.pool.tapped(self, message)
+            else:
+                self.pool.handle(self, message)
+
+    def _died(self, why: str) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        loop = self.pool.loop
+        loop.remove_reader(self.sock.fileno())
+        if self._writing:
+            loop.remove_writer(self.sock.fileno())
+        self.sock.close()
+        try:
+            self.process.kill()
+        except ProcessLookupError:
+            pass
+        # reap it without blocking the loop
+        loop.run_in_executor(None, self.process.wait)
+        self.pool.worker_died(self, why)
+
+    def close(self) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        loop = self.pool.loop
+        loop.remove_reader(self.sock.fileno())
+        if self._writing:
+            loop.remove_writer(self.sock.fileno())
+        self.sock.close()   # the worker sees EOF and exits
+        try:
+            self.process.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class WorkerPool:
+    """Hands bridges that only relay to worker processes; one worker per core by default."""
+
+    def __init__(self, engine: "MediaEngine", count: int) -> None:
+        if count < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        self.engine = engine
+        self.count = count
+        self.workers: list[Worker | None] = [None] * count
+        self.lost: list["Bridge"] = []           # bridges of dead workers, for the PBX to end
+        self.restarts = 0
+        self._next_id = 1
+
+    @property
+    def loop(self) -> "asyncio.AbstractEventLoop":
+        return self.engine.loop
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    @staticmethod
+    def eligible(br: "Bridge") -> bool:
+        """A bridge that only relays, with both endpoints free of in-process users."""
+        if br.closed or br.lost or br.queued or br.worker is not None:
+            return False
+        for ep in (br.a, br.b):
+            if ep.closed or ep.terminal is not None or ep.bridge is not br or ep.worker is not None:
+                return False
+            rtp = ep._rtp
+            if rtp.term is not None or not rtp._reading or not ep._rtcp._reading:
+                return False
+            if encode_xf(rtp.xf) is False:
+                return False
+        return True
+
+    def offer(self, br: "Bridge") -> None:
+        """Relay ``br`` in a worker if it qualifies (called soon after it is made or changed)."""
+        if not self.eligible(br):
+            return
+        worker = self._pick()
+        if not worker.ready:
+            br.queued = True
+            worker.waiting.append(br)
+            return
+        self._hand_over(worker, br)
+
+    def _pick(self) -> Worker:
+        best = None
+        for i, w in enumerate(self.workers):
+            if w is None or w.dead:
+                w = self.workers[i] = Worker(self, i)
+                log.info("media worker %d started (pid %d)", i, w.pid)
+            if best is None or len(w.bridges) + len(w.waiting) < len(best.bridges) + len(best.waiting):
+                best = w
+        assert best is not None
+        return best
+
+    def _hand_over(self, worker: Worker, br: "Bridge") -> None:
+        bid = self._next_id
+        self._next_id += 1
+        sides = []
+        fds = []
+        for ep in (br.a, br.b):
+            for side in (ep._rtp, ep._rtcp):
+                side.stop_reader()
+                sides.append(side_state(side))
+                fds.append(side.sock.fileno())
+        br.worker, br.worker_id = worker, bid
+        br.a.worker = br.b.worker = worker
+        worker.bridges[bid] = br
+        worker.send({"op": "bridge", "id": bid, "ports": [br.a.local_port, br.b.local_port], "sides": sides,
+                     "xf": [encode_xf(br.a._rtp.xf), encode_xf(br.b._rtp.xf)], "taps": self._taps(br)}, fds)
+
+    @staticmethod
+    def _taps(br: "Bridge") -> list[bool]:
+        return [br.a._rtp.tap is not None, br.b._rtp.tap is not None]
+
+    # -- changes the PBX makes to a bridge away -------------------------------------------------
+
+    def transform_changed(self, br: "Bridge") -> None:
+        specs = [encode_xf(br.a._rtp.xf), encode_xf(br.b._rtp.xf)]
+        if False in specs:
+            self.reclaim(br)
+        else:
+            br.worker.send({"op": "xf", "id": br.worker_id, "xf": specs})
+
+    def taps_changed(self, br: "Bridge") -> None:
+        if not br.releasing:
+            br.worker.send({"op": "tap", "id": br.worker_id, "taps": self._taps(br)})
+
+    def remote_changed(self, ep) -> None:
+        br = ep.bridge
+        if br is None or br.worker is None or br.releasing:
+            return   # the release answer would overwrite it: it is re-sent after
+        br.worker.send({"op": "remote", "id": br.worker_id, "side": 0 if ep is br.a else 1,
+                        "rtp": ep._rtp.sdp_dest, "rtcp": ep._rtcp.sdp_dest})
+
+    def reclaim(self, br: "Bridge") -> None:
+        """Bring ``br`` back into the PBX process; its sockets are read again once the worker let go."""
+        if br.worker is None or br.releasing:
+            return
+        br.releasing = True
+        br.worker.send({"op": "release", "id": br.worker_id})
+
+    # -- what workers say -----------------------------------------------------------------------
+
+    def tapped(self, worker: Worker, data: bytes) -> None:
+        """Packets a worker's taps took: to the taps of the bridge's sides here (a recording)."""
+        bridges = worker.bridges
+        for bid, side, packets in unpack_taps(data):
+            br = bridges.get(bid)
+            if br is None:
+                continue
+            tap = (br.a if side == 0 else br.b)._rtp.tap
+            if tap is not None:
+                for p in packets:
+                    tap(p)
+
+    def handle(self, worker: Worker, message: dict) -> None:
+        ev = message.get("ev")
+        if ev == "stats":
+            worker.load = message.get("load")
+            for bid, a_rtp, a_rtcp, b_rtp, b_rtcp in message["bridges"]:
+                br = worker.bridges.get(bid)
+                if br is None or br.releasing:
+                    continue
+                for side, counts in ((br.a._rtp, a_rtp), (br.a._rtcp, a_rtcp), (br.b._rtp, b_rtp),
+                                     (br.b._rtcp, b_rtcp)):
+                    side.packets_in, side.packets_out, side.dropped = counts
+        elif ev == "released":
+            br = worker.bridges.pop(message["id"], None)
+            if br is not None:
+                self._came_back(br, message["sides"])
+        elif ev == "ready":
+            worker.ready = True
+            waiting, worker.waiting = worker.waiting, []
+            for br in waiting:
+                br.queued = False
+                if self.eligible(br):
+                    self._hand_over(worker, br)
+        else:
+            log.warning("media worker %d: unknown message %r", worker.index, ev)
+
+    def _came_back(self, br: "Bridge", states: list[dict] | None) -> None:
+        br.worker = br.worker_id = None
+        br.releasing = False
+        sides = [(ep, side) for ep in (br.a, br.b) for side in (ep._rtp, ep._rtcp)]
+        for i, (ep, side) in enumerate(sides):
+            ep.worker = None
+            if states is not None:
+                sdp = side.sdp_dest
+                load_side_state(side, states[i])
+                if sdp != side.sdp_dest:      # a re-INVITE while the release was on its way
+                    side.set_remote(sdp)
+            if not ep.closed:
+                side.start_reader(self.loop)
+        if not br.closed:
+            self.loop.call_soon(self.offer, br)   # e.g. a transform without converters again
+        else:
+            for ep in (br.a, br.b):
+                if not ep.closed and ep.bridge is not None and ep.bridge is not br:
+                    self.loop.call_soon(self.offer, ep.bridge)
+
+    def worker_died(self, worker: Worker, why: str) -> None:
+        lost = [br for br in worker.bridges.values() if not br.closed]
+        log.error("media worker %d (pid %d) %s; ending its %d call(s)", worker.index, worker.pid, why, len(lost))
+        self.restarts += 1
+        for br in lost:
+            br.lost = True
+        for br in list(worker.bridges.values()):
+            self._came_back(br, None)
+        worker.bridges.clear()
+        for br in worker.waiting:
+            br.queued = False
+            self.loop.call_soon(self.offer, br)
+        worker.waiting.clear()
+        self.lost.extend(lost)
+
+    # -- the whole pool -------------------------------------------------------------------------
+
+    def load(self) -> tuple[float, float] | None:
+        """The busiest worker's loop lag (s) and CPU share of a core, from their last reports;
+        None without a running worker. A saturated worker drops its calls' packets, so it is
+        as much a reason to refuse new calls as a saturated PBX loop."""
+        reports = [w.load for w in self.workers if w is not None and not w.dead and w.load]
+        if not reports:
+            return None
+        return max(r["lag"] for r in reports), max(r["cpu"] for r in reports)
+
+    @property
+    def stats(self) -> dict:
+        live = [w for w in self.workers if w is not None and not w.dead]
+        return {"workers": self.count, "running": len(live), "restarts": self.restarts,
+                "bridges": [len(w.bridges) for w in live], "pids": [w.pid for w in live]}
+
+    def close(self) -> None:
+        for w in self.workers:
+            if w is not None:
+                w.close()
