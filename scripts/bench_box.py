@@ -75,11 +75,23 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return s.getsockname()[1]
 
 
-class Box:
-    """`linebox run` in a temp data dir, pinned to ``core``."""
+def family(pid: int) -> list[int]:
+    """A process and its children (the box and its media workers)."""
+    out = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return out
 
-    def __init__(self, core: int, rtp_ports: tuple[int, int]) -> None:
+
+class Box:
+    """`linebox run` in a temp data dir, pinned to ``core`` (a core, or a taskset list "0,1")."""
+
+    def __init__(self, core: int | str, rtp_ports: tuple[int, int]) -> None:
         self.core = core
+        self.run_args: list[str] = []   # more `linebox run` options, e.g. --media-workers 1
         self.dir = Path(tempfile.mkdtemp(prefix="linebox-bench-"))
         self.data = self.dir / "data"
         self.log_path = self.dir / "box.log"
@@ -107,7 +119,7 @@ class Box:
             self.proc = subprocess.Popen(
                 ["taskset", "-c", str(self.core), self.linebox, "--data", str(self.data), "run",
                  "--bind", HOST, "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
-                 "--rtp-ports", f"{lo}-{hi}"],
+                 "--rtp-ports", f"{lo}-{hi}", *self.run_args],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             log.close()
             deadline = time.monotonic() + 20
@@ -125,9 +137,15 @@ class Box:
             return json.loads(r.read())
 
     def cpu(self) -> float:
-        """User + system CPU seconds of the box process."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """User + system CPU seconds of the box process and its media workers."""
+        total = 0
+        for pid in family(self.proc.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / CLK_TCK
 
     def mem(self) -> dict[str, float]:
         """VmRSS and VmHWM in MB."""

@@ -46,6 +46,7 @@ class WorkerLoop:
         self.done = loop.create_future()
         self._due = 0.0
         self._cpu0 = 0.0
+        self._received_closed = 0            # packets taken in by bridges given back or closed
         self._out: deque[bytes] = deque()    # datagrams the control socket had no room for
         self._backlog = 0
 
@@ -115,6 +116,7 @@ class WorkerLoop:
             self._forward_taps(only=message["id"])   # before "released": the socket keeps order
             self.taps.pop(message["id"], None)
             sides = [side_state(side) for ep in (br.a, br.b) for side in (ep._rtp, ep._rtcp)]
+            self._received_closed += sum(state["in"] for state in sides)
             br.close()
             for ep in (br.a, br.b):
                 ep.close()     # closes this process's copies; the PBX keeps its own
@@ -187,7 +189,12 @@ class WorkerLoop:
         now = self.loop.time()
         lag = max(0.0, now - self._due)
         cpu = time.process_time()
-        load = {"lag": lag, "cpu": (cpu - self._cpu0) / (STATS_INTERVAL + lag)}
+        # the counters' own time and this worker's running total (closed bridges included): a
+        # rate taken between two reports is exact, whenever /health is read (scripts/bench_sipp.py)
+        load = {"lag": lag, "cpu": (cpu - self._cpu0) / (STATS_INTERVAL + lag),
+                "at": time.monotonic(), "relayed": self.engine.stats["packets_relayed"],
+                "received": self._received_closed + sum(s.packets_in for br in self.bridges.values()
+                                                        for ep in (br.a, br.b) for s in (ep._rtp, ep._rtcp))}
         self._cpu0 = cpu
         rows = []
         for bid, br in self.bridges.items():

@@ -476,7 +476,8 @@ class WorkerPool:
     def stats(self) -> dict:
         live = [w for w in self.workers if w is not None and not w.dead]
         return {"workers": self.count, "running": len(live), "restarts": self.restarts,
-                "bridges": [len(w.bridges) for w in live], "pids": [w.pid for w in live]}
+                "bridges": [len(w.bridges) for w in live], "pids": [w.pid for w in live],
+                "load": [w.load for w in live]}
 
     def close(self) -> None:
         for w in self.workers:

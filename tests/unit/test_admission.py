@@ -179,6 +179,26 @@ class FakeLoop:
         fn()
 
 
+def test_a_saturated_media_worker_counts_like_a_saturated_loop():
+    loop = FakeLoop()
+    samples: list[Sample] = []
+    workers = [None]
+    probe = LoadProbe(loop, on_sample=samples.append, clock_stats=lambda: None, cpu_time=lambda: 0.0,
+                      workers_load=lambda: workers[0])
+    probe.start()
+    for _ in range(11):
+        loop.run_next()
+    assert samples[-1].cpu == 0.0 and samples[-1].lag == 0.0   # no worker running: this loop alone
+    workers[0] = (0.05, 0.99)     # the busiest worker: 50 ms late, 99 % of its core
+    for _ in range(11):
+        loop.run_next()
+    assert samples[-1].cpu == 0.99 and samples[-1].lag == 0.05
+    admission = Admission(now=0.0)
+    for s in samples[-1:] * 2:
+        admission.observe(s)
+    assert admission.check(samples[-1].now) is not None, "a saturated worker refuses new calls"
+
+
 def test_the_load_probe_reports_mean_lag_cpu_share_and_clock_late_share():
     loop = FakeLoop()
     samples: list[Sample] = []
