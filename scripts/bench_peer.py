@@ -27,24 +27,28 @@ The target answers both spellings: ``sip``/``sip_addr``, ``rtp_ports``/``rtp_ran
 both legs): give it a range of at least 4 x the concurrent calls, or the INVITEs past that
 get "503 Media Relay Unavailable".
 
-The self-check registers 7002 from a callee sipp (scripts/peer/uas.xml, registered
-with scripts/peer/register.xml), has a caller sipp (scripts/peer/uac.xml) call it
-with digest auth and a PCMU rtp_stream both ways, then prints the packets rtpengine
-relayed, the callee-side SDP (which must name rtpengine's port), and the CPU and
-memory of the target's processes.
+The self-check uses scripts/bench_sipp.py's own pieces, so it exercises exactly what the
+benchmark sends: a callee sipp (scripts/sipp/uas.xml) registered as 7002 by bench_sipp's
+``register()`` (digest auth, from Python), a caller sipp (scripts/sipp/uac.xml) calling it
+with digest auth, and a PCMU rtp_stream both ways (bench_sipp's ``tone_wav``). It prints the
+packets rtpengine relayed, the callee-side SDP (which must name rtpengine's port), and the
+CPU and memory of the target's processes.
+
+The one set of scenarios works against both the box and Kamailio: sipp 3.6.1 sends in-dialog
+requests to the remote address it was given, so the callee's 180/200 echo Record-Route
+(``[last_Record-Route:]``) and the caller puts ``[routes]`` in its ACK and BYE, which Kamailio
+then loose-routes; the box (a B2BUA) adds no Record-Route, and both expand to nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import secrets
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -493,36 +497,6 @@ def make_target(kind: str, args=None, *, core: int | None = None,
 
 # --- self-check with sipp --------------------------------------------------------------
 
-def _ulaw(sample: int) -> int:
-    sign = 0x80 if sample < 0 else 0
-    sample = min(abs(sample), 32635) + 0x84
-    exp = max(0, sample.bit_length() - 8)
-    return ~(sign | (exp << 4) | ((sample >> (exp + 3)) & 0x0F)) & 0xFF
-
-
-def _alaw(sample: int) -> int:
-    pcm = sample >> 3
-    if pcm >= 0:
-        mask = 0xD5
-    else:
-        mask, pcm = 0x55, -pcm - 1
-    seg = next((i for i, end in enumerate((0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)) if pcm <= end), 8)
-    if seg >= 8:
-        return 0x7F ^ mask
-    return ((seg << 4) | ((pcm >> (1 if seg < 2 else seg)) & 0x0F)) ^ mask
-
-
-def write_g711_wav(path: Path, law: str = "ulaw", seconds: float = 1.0, freq: float = 440.0) -> None:
-    """A G.711 WAV (format 7 u-law or 6 A-law, 8 kHz mono) of a sine tone, for sipp's rtp_stream."""
-    enc = _ulaw if law == "ulaw" else _alaw
-    n = int(8000 * seconds)
-    data = bytes(enc(int(8000 * math.sin(2 * math.pi * freq * i / 8000))) for i in range(n))
-    fmt = struct.pack("<HHIIHHH", 7 if law == "ulaw" else 6, 1, 8000, 8000, 1, 8, 0)
-    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
-                     + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-                     + b"data" + struct.pack("<I", len(data)) + data)
-
-
 def _sipp_argv(scenario: str, remote: str, core: int | None, *args: str) -> list[str]:
     argv = ["sipp", "-sf", scenario, "-i", HOST, *args, "-trace_err", "-nostdin", remote]
     return argv if core is None else ["taskset", "-c", str(core), *argv]
@@ -550,16 +524,15 @@ def self_check(calls: int, seconds: float, concurrent: int, core: int, gen_core:
                rtp_ports: tuple[int, int], mode: str = "relay") -> int:
     """Start the target, register the callee, run ``calls`` calls of ``seconds`` through it with
     PCMU both ways, print what it relayed and cost, stop it. 0 when every check passed."""
+    import bench_sipp  # scripts/bench_sipp.py: its scenarios (scripts/sipp), tone files and REGISTER
     target = make_target("rtpengine", core=core, rtp_ports=rtp_ports)
     work = Path(tempfile.mkdtemp(prefix="linebox-peer-sipp-"))
-    for f in ("register.xml", "uac.xml", "uas.xml"):
-        shutil.copy(PEER_DIR / f, work / f)
-    write_g711_wav(work / "tone.wav", "ulaw")
-    callee_pt, callee_codec = ("8", "PCMA") if mode == "transcode" else ("0", "PCMU")
-    if mode == "transcode":                       # the callee answers and streams PCMA only
-        write_g711_wav(work / "tone_pcma.wav", "alaw")
-        uas_xml = work / "uas.xml"
-        uas_xml.write_text(uas_xml.read_text().replace('rtp_stream="tone.wav,-1,0"', 'rtp_stream="tone_pcma.wav,-1,8"'))
+    # the caller offers and streams PCMU; the callee answers and streams PCMA only in transcode
+    callee_codec = "PCMA" if mode == "transcode" else "PCMU"
+    callee_pt = str(bench_sipp.CODECS[callee_codec])
+    for scenario, codec in (("uac.xml", "PCMU"), ("uas.xml", callee_codec)):
+        wav = bench_sipp.tone_wav(work / f"tone1k_{codec.lower()}.wav", codec)
+        bench_sipp.scenario_copy(scenario, work, wav, bench_sipp.CODECS[codec])
     callee_port, caller_port = free_port(avoid=rtp_ports), free_port(avoid=rtp_ports)
     callee_mp = free_media_port(avoid=rtp_ports)  # sipp 3.6: one media port for all its calls
     caller_mp = free_media_port(avoid=rtp_ports)
@@ -582,22 +555,23 @@ def self_check(calls: int, seconds: float, concurrent: int, core: int, gen_core:
                        "-m", str(calls), "-timeout", f"{budget}s", "-trace_msg",
                        "-key", "pt", callee_pt, "-key", "codec", callee_codec),
             cwd=work, stdin=subprocess.DEVNULL, stdout=open(work / "uas.screen", "wb"), stderr=subprocess.STDOUT)
-        reg = subprocess.run(
-            _sipp_argv("register.xml", remote, gen_core, "-m", "1", "-s", callee, "-au", callee,
-                       "-ap", target.users[callee], "-key", "contact_port", str(callee_port), "-timeout", "10s"),
-            cwd=work, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-        print(f"REGISTER {callee} with digest auth (Contact :{callee_port}): "
-              + ("ok" if reg.returncode == 0 else f"FAILED (sipp exit {reg.returncode})"))
-        if reg.returncode != 0:
-            print(reg.stdout.decode(errors="replace")[-3000:])
+        deadline = time.monotonic() + 10          # the callee sipp bound its SIP port
+        while bench_sipp._udp_free(callee_port) and uas.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            bench_sipp.register(target, callee, callee_port)
+        except (OSError, RuntimeError) as exc:
+            print(f"REGISTER {callee} with digest auth (Contact :{callee_port}): FAILED ({exc})")
             print("--- kamailio log (tail) ---\n" + target.log_tail("kamailio"))
             return 1
+        print(f"REGISTER {callee} with digest auth (Contact :{callee_port}): ok")
 
         pkts0 = target.relayed_packets() or 0
         cpu0, w0 = cpu_seconds(pids), time.monotonic()
         uac = subprocess.run(
             _sipp_argv("uac.xml", remote, gen_core, "-p", str(caller_port), "-mi", HOST, "-mp", str(caller_mp),
                        "-s", callee, "-au", caller, "-ap", target.users[caller], "-key", "caller", caller,
+                       "-key", "pt", "0", "-key", "codec", "PCMU",
                        "-d", str(int(seconds * 1000)), "-m", str(calls), "-l", str(concurrent),
                        "-r", str(concurrent), "-timeout", f"{budget}s"),
             cwd=work, stdin=subprocess.DEVNULL, capture_output=True, timeout=budget + 30)

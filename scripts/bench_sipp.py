@@ -34,6 +34,9 @@ take a port the box hands out.
 
 ``--peer NAME`` drives another system instead of the box: scripts/bench_peer.py (imported only
 then) provides ``make_target(name, core=, rtp_ports=)``, adapted by ``PeerTarget`` to ``Target``.
+The scenarios (scripts/sipp/uac.xml, uas.xml) are the same for every target: the callee echoes
+Record-Route and the caller sends ``[routes]`` in ACK and BYE, which a record-routing proxy
+(Kamailio) needs and the box, which adds no Record-Route, never sees (both expand to nothing).
 """
 
 from __future__ import annotations
@@ -167,8 +170,9 @@ class BoxTarget:
 
 class PeerTarget:
     """A scripts/bench_peer.py target seen as a ``Target``. The peer object gives ``name``,
-    ``sip`` (host, port), ``domain``, ``users``, ``rtp_ports``, ``start()``, ``stop()``,
-    ``pids()`` and ``relayed_packets()``; it relays only (no recording, no transcoding)."""
+    ``sip`` (host, port), ``domain``, ``users``, ``rtp_ports``, ``start(mode)``, ``stop()``,
+    ``pids()`` and ``relayed_packets()``; optionally ``MODES`` (the modes it can run; else
+    relay and setups only) and ``calls()`` (calls up now, e.g. rtpengine's current sessions)."""
 
     def __init__(self, peer) -> None:
         self.peer = peer
@@ -176,9 +180,9 @@ class PeerTarget:
         self.rtp_range = tuple(peer.rtp_ports)
 
     def start(self, mode: str) -> None:
-        if mode in ("record", "transcode"):
-            raise SystemExit(f"--peer {self.name}: mode {mode} is the box's only")
-        self.peer.start()
+        if mode not in getattr(self.peer, "MODES", ("relay", "setups")):
+            raise SystemExit(f"--peer {self.name}: cannot run mode {mode}")
+        self.peer.start(mode)
         self.sip_addr, self.domain, self.users = tuple(self.peer.sip), self.peer.domain, dict(self.peer.users)
 
     def pids(self) -> list[int]:
@@ -188,7 +192,8 @@ class PeerTarget:
         return self.peer.relayed_packets()
 
     def calls(self) -> int | None:
-        return None
+        calls = getattr(self.peer, "calls", None)
+        return calls() if calls is not None else None
 
     def stop(self) -> None:
         self.peer.stop()
@@ -200,7 +205,8 @@ def make_target(args: argparse.Namespace, core: int) -> Target:
             import bench_peer  # scripts/bench_peer.py, imported only for --peer
         except ImportError as exc:
             raise SystemExit(f"--peer {args.peer}: scripts/bench_peer.py is missing ({exc})") from None
-        return PeerTarget(bench_peer.make_target(args.peer, core=core, rtp_ports=args.rtp_range))
+        # --box-cores pins the peer too (a taskset list), else the box's core
+        return PeerTarget(bench_peer.make_target(args.peer, core=args.box_cores or core, rtp_ports=args.rtp_range))
     run_args = ["--media-workers", str(args.media_workers)] if args.media_workers is not None else []
     return BoxTarget(args.box_cores or core, args.rtp_range, args.set, args.linebox, run_args)
 
