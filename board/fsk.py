@@ -53,7 +53,6 @@ import math
 import sys
 from array import array
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Iterable
 
 from firmware.media.tones import dbm0_to_amplitude
@@ -174,6 +173,8 @@ class FskDemodulator:
                  min_level_dbm0: float = -48.0, mark_bits: int = 10) -> None:
         self.standard = std = _standard(standard)
         self.rate = rate
+        from fractions import Fraction  # here: fractions and decimal (0.2 MB) only with a line
+
         period = 1
         for f in (std.mark, std.space):
             q = Fraction(f).limit_denominator(1000) / rate

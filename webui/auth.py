@@ -74,9 +74,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-# A real hash of a random password: a login for an unknown user costs the same scrypt as one for
-# the admin, so response time does not tell which user names exist.
-DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+# A hash no password matches, with the admin's scrypt parameters: a login for an unknown user
+# costs the same scrypt as one for the admin, so response time does not tell which user names
+# exist. A random digest rather than hash_password() of a random password: no scrypt (and its
+# 16 MiB, the web's peak RSS) at import, and nothing to guess.
+DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${secrets.token_hex(16)}${secrets.token_hex(DKLEN)}"
 
 
 def new_token() -> str:

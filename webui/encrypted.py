@@ -35,8 +35,8 @@ import os
 import struct
 from typing import IO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+# cryptography is imported by the first encrypted backup or restore, not at start: its OpenSSL
+# is 6 MB of the web admin's idle RSS (scripts/bench_memory.py).
 
 MAGIC = b"LINEBOX-ENCRYPTED-BACKUP\n"
 VERSION = 1
@@ -89,6 +89,8 @@ class Writer:
         payload_key, header_key = _keys(passphrase, salt, LOG2_N, R, P)
         head = MAGIC + _PARAMS.pack(VERSION, LOG2_N, R, P) + salt
         self.header = head + hmac.digest(header_key, head, "sha256")
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
         self._aead = ChaCha20Poly1305(payload_key)
         self._out = out
         self._buf = bytearray()
@@ -151,6 +153,8 @@ class Reader(io.RawIOBase):
         if not hmac.compare_digest(hmac.digest(header_key, header[:-CHECK], "sha256"), header[-CHECK:]):
             raise WrongPassphrase("the passphrase is wrong: this backup was encrypted with another one")
         self._header = header
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
         self._aead = ChaCha20Poly1305(payload_key)
         body = source.seek(0, io.SEEK_END) - HEADER
         self._segments = max(1, -(-body // (SEGMENT + TAG)))
@@ -168,6 +172,8 @@ class Reader(io.RawIOBase):
         last = index == self._segments - 1
         self._src.seek(HEADER + index * (SEGMENT + TAG))
         sealed = self._src.read(self._last_len if last else SEGMENT + TAG)
+        from cryptography.exceptions import InvalidTag
+
         try:
             plain = self._aead.decrypt(_nonce(index, last), sealed, self._header)
         except InvalidTag:

@@ -25,11 +25,9 @@ import ipaddress
 import json
 import sqlite3
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
 from firmware.acd.events import Kind, QueueEvent
 from firmware.acd.report import queue_report
@@ -47,6 +45,9 @@ from firmware.store import document as stored
 from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private_file  # noqa: F401 (for the web)
 from firmware.store.db import Store
 from firmware.store.messages import Mailboxes
+
+if TYPE_CHECKING:
+    import urllib.request
 
 T = TypeVar("T")
 
@@ -434,10 +435,17 @@ class LocalApi:
     def ban_state(self, ip: str) -> BanState:
         return BanState(**self._post(BAN_CHECK, {"ip": ip}))
 
+    # urllib (http.client, email: 2 MB) is imported by the first call to the box, not at import:
+    # the box imports this module for box_actions and never calls itself.
+
     def _get(self, path: str) -> Any:
+        import urllib.request
+
         return self._http(urllib.request.Request(self._url(path)))
 
     def _post(self, path: str, args: dict[str, Any]) -> Any:
+        import urllib.request
+
         # The secret is read at each action: it changes whenever the box restarts.
         req = urllib.request.Request(self._url(path), data=json.dumps(args).encode(), method="POST",
                                      headers={"Content-Type": "application/json",
@@ -450,6 +458,9 @@ class LocalApi:
         return self.api + path
 
     def _http(self, req: urllib.request.Request) -> Any:
+        import urllib.error
+        import urllib.request
+
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 return json.loads(r.read())

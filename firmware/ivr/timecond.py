@@ -29,8 +29,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+# zoneinfo (with sysconfig: 0.23 MB) is imported when a condition is built, not by every box
+# and web admin that imports this module and has no time condition (scripts/bench_memory.py).
 
 __all__ = ["Hours", "Holiday", "TimeCondition", "parse_days", "parse_clock", "parse_time_condition",
            "ConditionError"]
@@ -143,11 +148,17 @@ def _parse_date(spec: Any) -> tuple[date, bool]:
 
 # ------------------------------------------------------------------ the condition
 
+def _zone(name: str) -> ZoneInfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
 @dataclass(frozen=True)
 class TimeCondition:
     hours: tuple[Hours, ...]
     holidays: tuple[Holiday, ...] = ()
-    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    tz: ZoneInfo = field(default_factory=lambda: _zone("UTC"))
     day: Mapping[str, Any] | None = None
     night: Mapping[str, Any] | None = None
     id: str = ""
@@ -236,10 +247,12 @@ def parse_time_condition(doc: Any, path: str = "time_condition") -> tuple[TimeCo
     for key in doc:
         if key not in known:
             errors.append((f"{path}.{key}", f"unknown field (known: {', '.join(sorted(known))})"))
+    from zoneinfo import ZoneInfoNotFoundError
+
     tz: ZoneInfo | None = None
     tzname = doc.get("timezone", "UTC")
     try:
-        tz = ZoneInfo(tzname) if isinstance(tzname, str) and tzname else None
+        tz = _zone(tzname) if isinstance(tzname, str) and tzname else None
         if tz is None:
             raise ValueError
     except (ZoneInfoNotFoundError, ValueError):

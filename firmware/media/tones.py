@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
-from fractions import Fraction
 
 __all__ = ["DBM0_AMPLITUDE", "ToneSpec", "ToneGenerator", "TONES", "TONE_NAMES", "dbm0_to_amplitude"]
 
@@ -155,6 +154,8 @@ TONES: dict[str, dict[str, ToneSpec]] = {
 
 def _period(freqs: list[float], rate: int) -> int | None:
     """Samples after which the sum of these sines repeats exactly (None if > 2 s)."""
+    from fractions import Fraction  # here: fractions and decimal (0.2 MB) only when a tone is made
+
     n = 1
     for f in freqs:
         q = Fraction(f).limit_denominator(1000) / rate   # cycles per sample

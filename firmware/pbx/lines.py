@@ -23,17 +23,21 @@ import json
 import logging
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from board.dahdi import DahdiDriver
 from board.driver import Driver, decode
 from board.fxo import FxoConfig
 from board.fxs import DialPlan, FxsConfig
-from board.sim import SimHat
-from firmware.pbx.analog import AnalogPorts
 from firmware.pbx.b2bua import Call
 from firmware.pbx.services import LinesHost
 from firmware.events import Setup
+
+if TYPE_CHECKING:
+    from firmware.pbx.analog import AnalogPorts
+
+# The drivers (board.sim, board.dahdi) and the ports (firmware.pbx.analog) are imported when a
+# board is configured: their tone detection pulls in numpy, 12 MB of a box that has no analog
+# lines (analog.driver "none", the default) and never needs it (scripts/bench_memory.py).
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +68,32 @@ def make_driver(settings: Mapping[str, Any]) -> Driver | None:
     kind = settings["analog.driver"]
     region = settings["analog.region"]
     if kind == "sim":
+        from board.sim import SimHat
+
         fxo_regions = [r for r in settings["analog.sim_fxo_regions"].split(",") if r] or None
         return SimHat(fxs=settings["analog.sim_fxs"], fxo=len(fxo_regions) if fxo_regions else settings["analog.sim_fxo"],
                       region=region, fxo_regions=fxo_regions)
     if kind == "dahdi":
+        from board.dahdi import DahdiDriver
+
         return DahdiDriver(_channels(settings["analog.channels"]), region)
     return None
+
+
+def _is_sim(driver: Driver | None) -> bool:
+    if driver is None:
+        return False
+    from board.sim import SimHat
+
+    return isinstance(driver, SimHat)
+
+
+def _is_dahdi(driver: Driver | None) -> bool:
+    if driver is None:
+        return False
+    from board.dahdi import DahdiDriver
+
+    return isinstance(driver, DahdiDriver)
 
 
 class Lines:
@@ -89,11 +113,11 @@ class Lines:
             (self.data / BOARD_FILE).unlink(missing_ok=True)
             return
         loop = self.pbx.loop
-        if isinstance(self.driver, DahdiDriver):
+        if _is_dahdi(self.driver):
             self.driver.open()
             self.driver.start(loop)
         else:
-            assert isinstance(self.driver, SimHat)
+            assert _is_sim(self.driver)
             self.driver.start(loop)
             sock = self.data / SIM_SOCKET
             sock.unlink(missing_ok=True)
@@ -111,14 +135,14 @@ class Lines:
             self._server.close()
         if self.ports is not None:
             self.ports.close_media()
-        if isinstance(self.driver, SimHat):
+        if _is_sim(self.driver):
             await self.driver.stop()
-        elif isinstance(self.driver, DahdiDriver):
+        elif _is_dahdi(self.driver):
             self.driver.close()
 
     @property
     def clock(self) -> Any:
-        return self.driver.clock if isinstance(self.driver, SimHat) else self.pbx.loop
+        return self.driver.clock if _is_sim(self.driver) else self.pbx.loop
 
     async def configure(self, doc: Mapping[str, Any] | None) -> None:
         """A changed ports document: applied now if no analog call is up, else when it ends."""
@@ -144,6 +168,8 @@ class Lines:
         for n in set(doc) - names:
             log.warning("ports: %s is configured but the %s driver has no such port", n,
                         self.pbx.settings["analog.driver"])
+        from firmware.pbx.analog import AnalogPorts
+
         try:
             self.ports = AnalogPorts(self.clock, self.driver, extensions=exts, trunks=trunks,
                                      dial_plan=self._dial_plan(), start_call=self._start_call,

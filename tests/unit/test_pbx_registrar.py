@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from firmware.media import g711
 from firmware.pbx.b2bua import disposition, transforms
-from firmware.pbx.registrar import Registrar
+from firmware.pbx.registrar import Registrar, _http_date
 from firmware.sip.message import Message, Request
 from firmware.sip.sdp import Codec
 from firmware.store.db import Binding
@@ -97,3 +97,15 @@ def test_destination_follows_nat_and_same_host_contacts() -> None:
     assert destination(same_host) == ("127.0.0.1", 5070)  # e.g. a third-party registration
     tcp = Binding("1001", "sip:1001@127.0.0.1:5070;transport=tcp", 0.0, "tcp", ("127.0.0.1", 41000), "c", 1)
     assert destination(tcp) == ("127.0.0.1", 41000)  # back through the phone's connection
+
+
+def test_date_header_is_what_email_utils_writes() -> None:
+    """The 200's Date (RFC 3261 §20.17) is formatted here, not by email.utils (kept out of the box)."""
+    import random
+    from email.utils import formatdate
+
+    rng = random.Random(7)
+    for ts in [0.0, 1.9999999, 951782400.0, 1700000000.9999996, 2**31, 4102444800.5] + \
+            [rng.uniform(0, 4e9) for _ in range(2000)]:
+        assert _http_date(ts) == formatdate(ts, usegmt=True)
+    assert _http_date(1.7e9) == "Tue, 14 Nov 2023 22:13:20 GMT"

@@ -20,7 +20,6 @@ from urllib.parse import quote
 import bottle
 from bottle import request
 
-from board.fxo import FxoConfig
 from board.regions import region as region_profile
 from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.pages.ivr import FieldMap, apply_section, number, text
@@ -145,6 +144,10 @@ LINE_HELP: dict[str, tuple[str, str]] = {
 def line_defaults(region_code: str) -> dict[str, Any]:
     """What the box uses for a setting the ``line`` object leaves out: FxoConfig's default, or
     the region's when FxoConfig says None and the region has one (as board.fxo.FxoLine does)."""
+    # Imported here: board.fxo brings the line's DSP and SIP modules (1 MB) the web needs only
+    # for this page.
+    from board.fxo import FxoConfig
+
     base, reg = FxoConfig(), region_profile(region_code)
     out = {}
     for key in LINE_HELP:
