@@ -32,8 +32,9 @@ take a port the box hands out.
     .venv/bin/python scripts/bench_sipp.py --mode setups --rates 200,300,400 --setup-seconds 10
     .venv/bin/python scripts/bench_sipp.py --mode setups --rates 400 --peer rtpengine   # scripts/bench_peer.py
 
-``--peer NAME`` drives another system instead of the box: scripts/bench_peer.py (imported only
-then) provides ``make_target(name, core=, rtp_ports=)``, adapted by ``PeerTarget`` to ``Target``.
+``--peer NAME`` also drives a reference system, after the box and in the same run, with the same
+rows (``--peer-only``: the peer alone): scripts/bench_peer.py (imported only then) provides
+``make_target(name, core=, rtp_ports=)``, adapted by ``PeerTarget`` to ``Target``.
 The scenarios (scripts/sipp/uac.xml, uas.xml) are the same for every target: the callee echoes
 Record-Route and the caller sends ``[routes]`` in ACK and BYE, which a record-routing proxy
 (Kamailio) needs and the box, which adds no Record-Route, never sees (both expand to nothing).
@@ -199,7 +200,15 @@ class PeerTarget:
         self.peer.stop()
 
 
-def make_target(args: argparse.Namespace, core: int) -> Target:
+def make_targets(args: argparse.Namespace, core: int) -> list[Target]:
+    """The box, then (``--peer``) the reference peer: their rows come from the same run."""
+    targets: list[Target] = [] if args.peer_only else [make_box(args, core)]
+    if args.peer:
+        targets.append(make_peer(args, core))
+    return targets
+
+
+def make_peer(args: argparse.Namespace, core: int) -> Target:
     if args.peer:
         try:
             import bench_peer  # scripts/bench_peer.py, imported only for --peer
@@ -207,6 +216,10 @@ def make_target(args: argparse.Namespace, core: int) -> Target:
             raise SystemExit(f"--peer {args.peer}: scripts/bench_peer.py is missing ({exc})") from None
         # --box-cores pins the peer too (a taskset list), else the box's core
         return PeerTarget(bench_peer.make_target(args.peer, core=args.box_cores or core, rtp_ports=args.rtp_range))
+    raise ValueError("no --peer")
+
+
+def make_box(args: argparse.Namespace, core: int) -> Target:
     run_args = ["--media-workers", str(args.media_workers)] if args.media_workers is not None else []
     return BoxTarget(args.box_cores or core, args.rtp_range, args.set, args.linebox, run_args)
 
@@ -762,7 +775,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the box's media worker processes (default: its setting, one per core it may use)")
     ap.add_argument("--box-cores", help="taskset list for the box, e.g. 0,1 (default: the first core); the "
                                         "generator stays on the last core")
-    ap.add_argument("--peer", help="drive another target from scripts/bench_peer.py (e.g. rtpengine)")
+    ap.add_argument("--peer", help="also drive a reference peer from scripts/bench_peer.py (e.g. rtpengine), "
+                                   "after the box, in the same run")
+    ap.add_argument("--peer-only", action="store_true", help="with --peer: the peer's rows only")
     ap.add_argument("--keep", action="store_true", help="keep sipp's working directories (logs, CSVs)")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = ap.parse_args(argv)
@@ -783,44 +798,53 @@ def main(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))    # sipp inherits it
 
     h = Harness(args, box_core, gen_core)
-    target = make_target(args, box_core)
-    result: dict = {"machine": machine(), "target": target.name, "box_core": box_core, "gen_core": gen_core,
-                    "sipp": subprocess.run([SIPP, "-v"], capture_output=True, text=True).stdout.strip().splitlines()[0:1],
-                    "command": " ".join(["scripts/bench sipp", *(argv if argv is not None else sys.argv[1:])]),
-                    "rows": {}}
+    if args.peer_only and not args.peer:
+        ap.error("--peer-only needs --peer")
+    targets = make_targets(args, box_core)
+    run: dict = {"machine": machine(), "box_core": box_core, "gen_core": gen_core,
+                 "sipp": subprocess.run([SIPP, "-v"], capture_output=True, text=True).stdout.strip().splitlines()[0:1],
+                 "command": " ".join(["scripts/bench sipp", *(argv if argv is not None else sys.argv[1:])]),
+                 "targets": []}
     try:
-        if not args.no_idle:
-            result["idle"] = h.idle_memory(target)
-            h.say(f"idle (10 s after start, one registration): {result['idle']}")
-        for mode in modes:
-            rows: list[Row] = []
-            sweep = args.rates if mode == "setups" else args.calls
-            for n in (int(x) for x in sweep.split(",") if x.strip()):
-                r = h.setups_row(target, n) if mode == "setups" else h.relay_row(target, mode, n)
-                rows.append(r)
-                h.say(f"{mode} {n}: {r.attempted}/{r.succeeded}/{r.failed} {r.failures} "
-                      f"pkt/s {fmt(r.pkt_s)}/{r.expected_pkt_s:.0f} box {r.box_cpu_pct:.0f}% "
-                      f"{fmt(r.box_us_per_pkt, '.1f')} µs/pkt gen {r.gen_cpu_pct:.0f}%"
-                      f"{' GENERATOR-LIMITED' if r.generator_limited else ''} log {r.box_log_problems[:3]}")
-            result["rows"][mode] = [asdict(r) for r in rows]
+        for target in targets:
+            result: dict = {"target": target.name, "rows": {}}
+            run["targets"].append(result)
+            if not args.no_idle:
+                result["idle"] = h.idle_memory(target)
+                h.say(f"{target.name} idle (10 s after start, one registration): {result['idle']}")
+            for mode in modes:
+                rows: list[Row] = []
+                sweep = args.rates if mode == "setups" else args.calls
+                for n in (int(x) for x in sweep.split(",") if x.strip()):
+                    r = h.setups_row(target, n) if mode == "setups" else h.relay_row(target, mode, n)
+                    rows.append(r)
+                    h.say(f"{target.name} {mode} {n}: {r.attempted}/{r.succeeded}/{r.failed} {r.failures} "
+                          f"pkt/s {fmt(r.pkt_s)}/{r.expected_pkt_s:.0f} box {r.box_cpu_pct:.0f}% "
+                          f"{fmt(r.box_us_per_pkt, '.1f')} µs/pkt gen {r.gen_cpu_pct:.0f}%"
+                          f"{' GENERATOR-LIMITED' if r.generator_limited else ''} log {r.box_log_problems[:3]}")
+                result["rows"][mode] = [asdict(r) for r in rows]
+            target.stop()
     finally:
-        target.stop()
+        for target in targets:
+            target.stop()
         if args.keep:
             h.say(f"sipp logs kept in {h.work}")
         else:
             shutil.rmtree(h.work, ignore_errors=True)
 
     if args.json:
-        print(json.dumps(result, default=str))
+        print(json.dumps(run, default=str))
         return 0
-    m = result["machine"]
-    print(f"{result['target']} on core {box_core}, sipp on core {gen_core}; {m['cpu']}, Python {m['python']}, {m['date']}")
-    if "idle" in result:
-        i = result["idle"]
-        print(f"idle 10 s after start with one registration: RSS {i.get('VmRSS', 0):.1f} MB, "
-              f"PSS {i.get('Pss', 0):.1f} MB\n")
-    for mode, rows in result["rows"].items():
-        print(markdown(mode, [Row(**r) for r in rows]))
+    m = run["machine"]
+    for result in run["targets"]:
+        print(f"## {result['target']} on core {box_core}, sipp on core {gen_core}; {m['cpu']}, "
+              f"Python {m['python']}, {m['date']}\n")
+        if "idle" in result:
+            i = result["idle"]
+            print(f"idle 10 s after start with one registration: RSS {i.get('VmRSS', 0):.1f} MB, "
+                  f"PSS {i.get('Pss', 0):.1f} MB\n")
+        for mode, rows in result["rows"].items():
+            print(markdown(mode, [Row(**r) for r in rows]))
     return 0
 
 

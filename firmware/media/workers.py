@@ -26,7 +26,7 @@ to the taps of the PBX's sides. The relaying, the dearer part, is done on the wo
 
 Wire format: one JSON object per datagram, ``op`` from the PBX, ``ev`` from a worker; sockets
 ride along with the message that introduces a bridge. Tapped packets travel in binary
-datagrams (``TAPPED`` then records of bridge id, side, count and length-prefixed packets).
+datagrams (``TAPPED`` then runs of bridge id, side, count, the lengths, the packets).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import struct
 import subprocess
 import sys
 from collections import deque
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,29 +55,30 @@ TAP_EVERY = 0.1                 # s between forwards of tapped packets (the reco
 TAPPED = 1                      # first octet of a datagram of tapped packets (JSON starts with "{")
 TAP_CHUNK = 48 * 1024           # octets per datagram: well under any socket's default buffer
 _RECORD = struct.Struct("!IBH")  # bridge id, side (0: a, 1: b), packets that follow
-_LEN = struct.Struct("!H")
+_MAX_RUN = 0xFFFF                # packets in one run (its count is 16 bits)
 
 
 def pack_taps(batches) -> list[bytes]:
-    """``(bridge id, side, packets)`` triples as datagrams of at most about TAP_CHUNK octets."""
+    """``(bridge id, side, packets)`` triples as datagrams of about TAP_CHUNK octets at most
+    (one run is never split below one packet): per run its header, the packets' lengths as
+    16-bit words and the packets end to end, so both ends work per run, not per packet."""
     out: list[bytes] = []
     parts = [bytes([TAPPED])]
     size = 1
     for bid, side, packets in batches:
         i = 0
         while i < len(packets):
-            run = []
-            n = 0
-            while i < len(packets) and n < 0xFFFF and (size < TAP_CHUNK or not run):
-                p = packets[i]
-                run.append(_LEN.pack(len(p)))
-                run.append(p)
-                size += 2 + len(p)
-                n += 1
-                i += 1
-            parts.append(_RECORD.pack(bid, side, n))
-            parts.extend(run)
-            size += _RECORD.size
+            take, room = 0, max(TAP_CHUNK - size, 0)
+            for p in packets[i:i + _MAX_RUN]:
+                room -= len(p) + 2
+                if room < 0 and take:
+                    break
+                take += 1
+            run = packets[i:i + take]
+            i += take
+            lengths = array.array("H", map(len, run))
+            parts += (_RECORD.pack(bid, side, take), lengths.tobytes(), b"".join(run))
+            size += _RECORD.size + 2 * take + sum(lengths)
             if size >= TAP_CHUNK:
                 out.append(b"".join(parts))
                 parts, size = [bytes([TAPPED])], 1
@@ -87,19 +89,17 @@ def pack_taps(batches) -> list[bytes]:
 
 def unpack_taps(data: bytes):
     """The inverse of ``pack_taps`` for one datagram: yields ``(bridge id, side, packets)``."""
-    view = memoryview(data)
     pos = 1
     end = len(data)
     while pos < end:
-        bid, side, n = _RECORD.unpack_from(view, pos)
+        bid, side, n = _RECORD.unpack_from(data, pos)
         pos += _RECORD.size
-        packets = []
-        for _ in range(n):
-            (length,) = _LEN.unpack_from(view, pos)
-            pos += 2
-            packets.append(data[pos:pos + length])
-            pos += length
-        yield bid, side, packets
+        lengths = array.array("H")
+        lengths.frombytes(data[pos:pos + 2 * n])
+        pos += 2 * n
+        ends = list(accumulate(lengths, initial=pos))
+        yield bid, side, [data[a:b] for a, b in zip(ends, ends[1:])]
+        pos = ends[-1]
 
 
 def encode_xf(xf: list | None):
@@ -398,7 +398,12 @@ class WorkerPool:
             if br is None:
                 continue
             tap = (br.a if side == 0 else br.b)._rtp.tap
-            if tap is not None:
+            if tap is None:
+                continue
+            taken = getattr(tap, "__self__", None)
+            if type(taken) is list:       # a recording's tap is a list's append: take them at once
+                taken.extend(packets)
+            else:
                 for p in packets:
                     tap(p)
 
