@@ -49,6 +49,7 @@ class WorkerLoop:
         self._received_closed = 0            # packets taken in by bridges given back or closed
         self._out: deque[bytes] = deque()    # datagrams the control socket had no room for
         self._backlog = 0
+        self._dropping = False
 
     def start(self) -> None:
         self.control.setblocking(False)
@@ -148,7 +149,9 @@ class WorkerLoop:
                     packets.clear()
         for data in pack_taps(batches):
             if self._backlog + len(data) > BACKLOG:
-                log.warning("media worker: the PBX is not reading; %d octets of recorded audio dropped", len(data))
+                if not self._dropping:    # once per episode, not once per datagram
+                    log.warning("media worker: the PBX is not reading; recorded audio is being dropped")
+                    self._dropping = True
                 continue
             self._send(data)
         if only is None and not self.done.done():
@@ -179,6 +182,7 @@ class WorkerLoop:
                 return
             self._backlog -= len(self._out.popleft())
         self.loop.remove_writer(self.control.fileno())
+        self._dropping = False
 
     def _stats(self) -> None:
         """Counters for the PBX, and this worker's load for its admission control: how late
@@ -200,8 +204,9 @@ class WorkerLoop:
         for bid, br in self.bridges.items():
             rows.append([bid] + [[s.packets_in, s.packets_out, s.dropped]
                                  for ep in (br.a, br.b) for s in (ep._rtp, ep._rtcp)])
-        if not self._out:      # a PBX that is behind gets the next report, with the same counters
-            self._send(json.dumps({"ev": "stats", "bridges": rows, "load": load}, separators=(",", ":")).encode())
+        # Always sent, behind any recorded audio still queued: the PBX times calls out on these
+        # counters, and a PBX too busy to read the taps must not take live calls for dead ones.
+        self._send(json.dumps({"ev": "stats", "bridges": rows, "load": load}, separators=(",", ":")).encode())
         if self.done.done():
             return
         self._due = self.loop.time() + STATS_INTERVAL
