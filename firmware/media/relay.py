@@ -240,7 +240,10 @@ class _Side:
                 out.packets_out += 1
 
     def on_connected(self) -> None:
-        """``on_readable`` once latched: the socket only hears the latched source."""
+        """``on_readable`` once latched: the socket only hears the latched source.
+
+        Its second half repeats ``on_readable``'s on purpose: a shared helper would cost a call
+        per relayed packet on the hottest path of the box."""
         try:
             data = self.sock.recv(_RECV_SIZE)
         except BlockingIOError:

@@ -252,32 +252,32 @@ class Worker:
             else:
                 self.pool.handle(self, message)
 
-    def _died(self, why: str) -> None:
+    def _hang_up(self) -> bool:
+        """Stop talking to the worker (it sees EOF and exits); False if that was done already."""
         if self.dead:
-            return
+            return False
         self.dead = True
         loop = self.pool.loop
         loop.remove_reader(self.sock.fileno())
         if self._writing:
             loop.remove_writer(self.sock.fileno())
         self.sock.close()
+        return True
+
+    def _died(self, why: str) -> None:
+        if not self._hang_up():
+            return
         try:
             self.process.kill()
         except ProcessLookupError:
             pass
         # reap it without blocking the loop
-        loop.run_in_executor(None, self.process.wait)
+        self.pool.loop.run_in_executor(None, self.process.wait)
         self.pool.worker_died(self, why)
 
     def close(self) -> None:
-        if self.dead:
+        if not self._hang_up():
             return
-        self.dead = True
-        loop = self.pool.loop
-        loop.remove_reader(self.sock.fileno())
-        if self._writing:
-            loop.remove_writer(self.sock.fileno())
-        self.sock.close()   # the worker sees EOF and exits
         try:
             self.process.wait(timeout=2.0)
         except subprocess.TimeoutExpired:

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.e2e.test_calls import _user, connect, heard
+from tests.e2e.test_calls import _user, heard
 from tests.peers.netutil import wait_until
 
 EXTS = ("1001", "1002", "1003", "1004")
