@@ -121,6 +121,7 @@ def test_ivr_to_queue_announces_and_connects_the_logged_in_agent(box: Box, regis
     finished_stereo(box, row)  # the caller on the left, the agent on the right
 
 
+@pytest.mark.alone  # checks spoken prompts as audio: a phone starved of CPU in the parallel phase misses them
 def test_callback_keeps_the_place_and_rings_the_agent_then_the_caller(box: Box, registered, tmp_path: Path) -> None:
     a, b = registered
     configure(box, tmp_path, recording="never")
