@@ -86,6 +86,38 @@ def family(pid: int) -> list[int]:
     return out
 
 
+def register_digest(sock: socket.socket, server: tuple[str, int], domain: str, user: str, password: str, *,
+                    contact_port: int | None = None, expires: int = 3600, agent: str = "linebox-bench") -> None:
+    """REGISTER ``user`` from the blocking ``sock``, answering a 401/407 with digest credentials
+    (RFC 3261 §22; MD5, which every peer offers) until 200. Contact: ``contact_port`` on HOST,
+    else the socket's own port."""
+    port = sock.getsockname()[1]
+    contact = contact_port or port
+    cid, tag, auth = new_tag() + "@bench", new_tag(), ""
+    for cseq in (1, 2):
+        req = (f"REGISTER sip:{domain} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP {HOST}:{port};branch={new_branch()};rport\r\n"
+               f"Max-Forwards: 70\r\nFrom: <sip:{user}@{domain}>;tag={tag}\r\nTo: <sip:{user}@{domain}>\r\n"
+               f"Call-ID: {cid}\r\nCSeq: {cseq} REGISTER\r\n"
+               f"Contact: <sip:{user}@{HOST}:{contact};transport=udp>\r\nExpires: {expires}\r\n{auth}"
+               f"User-Agent: {agent}\r\nContent-Length: 0\r\n\r\n")
+        sock.sendto(req.encode(), server)
+        while True:
+            resp = Message.parse(sock.recv(65535))
+            if isinstance(resp, Response) and resp.status >= 200:
+                break
+        if resp.status == 200:
+            return
+        if resp.status not in (401, 407):
+            raise RuntimeError(f"REGISTER {user}: {resp.status} {resp.reason}")
+        name = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        challenges = [Challenge.parse(v) for v in resp.headers.get_fields(name)]
+        ch = next((c for c in challenges if c.algorithm.upper() == "MD5"), challenges[0])
+        cred = Credentials.answer(ch, username=user, password=password, method="REGISTER", uri=f"sip:{domain}")
+        auth = f"{'Authorization' if resp.status == 401 else 'Proxy-Authorization'}: {cred.header_value()}\r\n"
+    raise RuntimeError(f"REGISTER {user}: still challenged after answering")
+
+
 class Box:
     """`linebox run` in a temp data dir, pinned to ``core`` (a core, or a taskset list "0,1")."""
 
@@ -338,29 +370,11 @@ class LoadUa:
     # -- registration (blocking, before the load)
 
     def register_all(self, timeout: float = 10.0) -> None:
-        for sock, user, port in ((self.a, CALLER, self.a_port), (self.b, CALLEE, self.b_port)):
+        for sock, user in ((self.a, CALLER), (self.b, CALLEE)):
             sock.setblocking(True)
             sock.settimeout(timeout)
             try:
-                cid, tag, auth = new_tag() + "@bench", new_tag(), ""
-                for cseq in (1, 2):
-                    req = (f"REGISTER sip:{self.domain} SIP/2.0\r\n"
-                           f"Via: SIP/2.0/UDP {HOST}:{port};branch={new_branch()};rport\r\n"
-                           f"Max-Forwards: 70\r\nFrom: <sip:{user}@{self.domain}>;tag={tag}\r\n"
-                           f"To: <sip:{user}@{self.domain}>\r\nCall-ID: {cid}\r\nCSeq: {cseq} REGISTER\r\n"
-                           f"Contact: <sip:{user}@{HOST}:{port}>\r\nExpires: 3600\r\n{auth}"
-                           f"User-Agent: linebox-bench\r\nContent-Length: 0\r\n\r\n")
-                    sock.sendto(req.encode(), self.box_addr)
-                    resp = Message.parse(sock.recv(65535))
-                    assert isinstance(resp, Response)
-                    if resp.status == 200:
-                        break
-                    if resp.status != 401:
-                        raise RuntimeError(f"REGISTER {user}: {resp.status} {resp.reason}")
-                    auth = "Authorization: " + self._answer(resp, "WWW-Authenticate", user, "REGISTER",
-                                                            f"sip:{self.domain}") + "\r\n"
-                else:
-                    raise RuntimeError(f"REGISTER {user}: still challenged with credentials")
+                register_digest(sock, self.box_addr, self.domain, user, self.box.secrets[user])
             finally:
                 sock.setblocking(False)
 

@@ -38,8 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from firmware.sip.digest import Challenge, Credentials  # noqa: E402
-from firmware.sip.message import Message, Response, new_branch, new_tag  # noqa: E402
+from bench_box import register_digest  # noqa: E402
 
 HOST = "127.0.0.1"
 EXT = "7001"
@@ -129,32 +128,12 @@ class Appliance:
         urllib.request.urlopen(f"http://{HOST}:{self.web_port}/", timeout=10).close()
 
     def register(self, timeout: float = 10.0) -> None:
-        """One REGISTER answered 401, then again with digest credentials (RFC 3261 §22), until 200."""
-        domain = f"{HOST}:{self.sip_port}"
+        """One REGISTER with digest credentials (RFC 3261 §22), as a phone does."""
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind((HOST, 0))
             sock.settimeout(timeout)
-            port = sock.getsockname()[1]
-            cid, tag, auth = new_tag() + "@mem", new_tag(), ""
-            for cseq in (1, 2):
-                req = (f"REGISTER sip:{domain} SIP/2.0\r\n"
-                       f"Via: SIP/2.0/UDP {HOST}:{port};branch={new_branch()};rport\r\n"
-                       f"Max-Forwards: 70\r\nFrom: <sip:{EXT}@{domain}>;tag={tag}\r\n"
-                       f"To: <sip:{EXT}@{domain}>\r\nCall-ID: {cid}\r\nCSeq: {cseq} REGISTER\r\n"
-                       f"Contact: <sip:{EXT}@{HOST}:{port}>\r\nExpires: 3600\r\n{auth}"
-                       f"User-Agent: linebox-bench-memory\r\nContent-Length: 0\r\n\r\n")
-                sock.sendto(req.encode(), (HOST, self.sip_port))
-                resp = Message.parse(sock.recv(65535))
-                assert isinstance(resp, Response)
-                if resp.status == 200:
-                    return
-                if resp.status != 401:
-                    raise RuntimeError(f"REGISTER {EXT}: {resp.status} {resp.reason}")
-                challenges = [Challenge.parse(v) for v in resp.headers.get_fields("WWW-Authenticate")]
-                ch = next((c for c in challenges if c.algorithm.upper() == "MD5"), challenges[0])
-                auth = "Authorization: " + Credentials.answer(ch, username=EXT, password=self.secret,
-                                                              method="REGISTER", uri=f"sip:{domain}").header_value() + "\r\n"
-        raise RuntimeError(f"REGISTER {EXT}: still challenged with credentials")
+            register_digest(sock, (HOST, self.sip_port), f"{HOST}:{self.sip_port}", EXT, self.secret,
+                            agent="linebox-bench-memory")
 
     def stop(self) -> None:
         for proc in (self.web, self.box):

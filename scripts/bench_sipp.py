@@ -65,10 +65,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_box import CALLEE, CALLER, HOST, Box, family, machine  # noqa: E402
+from bench_box import CALLEE, CALLER, HOST, Box, family, machine, register_digest  # noqa: E402
 from firmware.media import g711  # noqa: E402
-from firmware.sip.digest import Challenge, Credentials  # noqa: E402
-from firmware.sip.message import Message, Response, new_branch, new_tag  # noqa: E402
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIOS = ROOT / "scripts" / "sipp"
@@ -454,35 +452,11 @@ def failure_reasons(run: SippRun) -> dict[str, int]:
 def register(target: Target, user: str, contact_port: int, expires: int = 3600, timeout: float = 10.0) -> None:
     """REGISTER ``user`` with digest auth from a socket of ours, Contact at the UAS sipp's port
     (the box sends INVITEs to a Contact on the REGISTER's host, see registrar.destination)."""
-    dom = target.domain
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((HOST, 0))
         s.settimeout(timeout)
-        port = s.getsockname()[1]
-        cid, tag, auth = new_tag() + "@bench-sipp", new_tag(), ""
-        for cseq in (1, 2):
-            req = (f"REGISTER sip:{dom} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {HOST}:{port};branch={new_branch()};rport\r\n"
-                   f"Max-Forwards: 70\r\nFrom: <sip:{user}@{dom}>;tag={tag}\r\nTo: <sip:{user}@{dom}>\r\n"
-                   f"Call-ID: {cid}\r\nCSeq: {cseq} REGISTER\r\n"
-                   f"Contact: <sip:{user}@{HOST}:{contact_port};transport=udp>\r\nExpires: {expires}\r\n{auth}"
-                   f"User-Agent: linebox-bench-sipp\r\nContent-Length: 0\r\n\r\n")
-            s.sendto(req.encode(), target.sip_addr)
-            while True:
-                resp = Message.parse(s.recv(65535))
-                if isinstance(resp, Response) and resp.status >= 200:
-                    break
-            if resp.status == 200:
-                return
-            if resp.status not in (401, 407):
-                raise RuntimeError(f"REGISTER {user}: {resp.status} {resp.reason}")
-            name = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
-            challenges = [Challenge.parse(v) for v in resp.headers.get_fields(name)]
-            ch = next((c for c in challenges if c.algorithm.upper() == "MD5"), challenges[0])
-            cred = Credentials.answer(ch, username=user, password=target.users[user], method="REGISTER",
-                                      uri=f"sip:{dom}")
-            auth = f"{'Authorization' if resp.status == 401 else 'Proxy-Authorization'}: {cred.header_value()}\r\n"
-        raise RuntimeError(f"REGISTER {user}: still challenged after answering")
+        register_digest(s, target.sip_addr, target.domain, user, target.users[user], contact_port=contact_port,
+                        expires=expires, agent="linebox-bench-sipp")
 
 
 # --- one row ----------------------------------------------------------------------------------
