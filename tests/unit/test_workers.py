@@ -233,3 +233,54 @@ def test_a_recorded_bridge_is_relayed_by_a_worker_and_recorded_here(run, tmp_pat
         for p in (pa, pb):
             p.sock.close()
     run(test)
+
+
+def test_a_pbx_that_dies_takes_its_workers_and_their_ports_with_it(tmp_path):
+    """A PBX killed without a word (SIGKILL, a crash) must not leave a worker holding RTP ports
+    that the next start needs: the worker sees its control socket close and exits."""
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "pbx.py"
+    script.write_text(f'''
+import asyncio, os, socket, sys
+sys.path.insert(0, {str(__import__("pathlib").Path(__file__).resolve().parents[2])!r})
+from firmware.media.ports import PortPool
+from firmware.media.relay import MediaEngine
+
+async def main():
+    start = int(sys.argv[1])
+    engine = MediaEngine(bind_host="127.0.0.1", port_pool=PortPool(start, start + 7))
+    engine.use_workers(1)
+    a, b = await engine.open_endpoint(), await engine.open_endpoint()
+    br = engine.bridge(a, b)
+    while br.worker is None:
+        await asyncio.sleep(0.01)
+    print(engine.workers.stats["pids"][0], a.local_port, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+''')
+    from tests.peers.netutil import free_udp_range
+    start = free_udp_range(8)
+    pbx = subprocess.Popen([sys.executable, str(script), str(start)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid, port = (int(x) for x in pbx.stdout.readline().split())
+        pbx.kill()
+        pbx.wait(5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(worker_pid, signal.SIGKILL)
+            raise AssertionError("the worker outlived its PBX")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((HOST, port))     # the port is free for the next start
+        s.close()
+    finally:
+        if pbx.poll() is None:
+            pbx.kill()
