@@ -57,6 +57,9 @@ class Limits:
     cpu_high: float = 0.95
     cpu_low: float = 0.80
     enter_samples: int = 2      # samples in a row over a high mark: one GC pause is not overload
+    # ... but a loop or media clock this far past its high mark is not a pause: refuse at once,
+    # before the calls still ramping in (100 a second from a busy trunk) make every call worse
+    at_once: float = 2.0
     calm_seconds: float = 5.0   # every measure under its low mark this long ends an overload
     retry_after: int = 10       # seconds a caller refused for load is told to wait
     # No sample for this long while refusing: the measurements stopped (a probe that failed);
@@ -194,7 +197,7 @@ class Admission:
                 self._end_overload(sample.now, "switched off")
         elif self.overload is None:
             self._high_run = self._high_run + 1 if over else 0
-            if over is not None and self._high_run >= lim.enter_samples:
+            if over is not None and (self._high_run >= lim.enter_samples or self._far_over(sample)):
                 self.overload = _Episode(over, sample.now)
                 self._calm_since = None
                 self._events.append(OverloadStarted(sample.now, over, sample.measures()))
@@ -215,6 +218,11 @@ class Admission:
             if value is not None and (value >= mark if high else value > mark):
                 return reason
         return None
+
+    def _far_over(self, sample: Sample) -> bool:
+        lim = self.limits
+        return ((sample.lag is not None and sample.lag >= lim.at_once * lim.lag_high)
+                or (sample.clock_late is not None and sample.clock_late >= lim.at_once * lim.clock_high))
 
     def _end_overload(self, now: float, why: str) -> None:
         ep = self.overload

@@ -30,7 +30,7 @@ def test_a_late_media_clock_refuses_new_calls_with_503_and_retry_after():
     adm = Admission(now=0.0)
     t = feed(adm, 1.0, 3, **QUIET)
     assert adm.check(t) is None and adm.admit(t) is None
-    adm.observe(Sample(now=t, lag=0.001, clock_late=0.3, cpu=0.2))
+    adm.observe(Sample(now=t, lag=0.001, clock_late=0.15, cpu=0.2))
     assert adm.admit(t + 0.1) is None, "one late second is not an overload (a GC pause)"
     adm.observe(Sample(now=t + 1, lag=0.001, clock_late=0.3, cpu=0.2))
     refusal = adm.check(t + 1.1)
@@ -41,6 +41,23 @@ def test_a_late_media_clock_refuses_new_calls_with_503_and_retry_after():
     st = adm.status(t + 1.2)
     assert st["state"] == "refusing" and st["reason"] == "media-clock" and st["refused_recently"] == 2
     assert st["measures"]["clock_late"] == 0.3
+
+
+@pytest.mark.parametrize("measure, value, reason", [("lag", 0.080, "loop-lag"), ("clock_late", 0.2, "media-clock")])
+def test_a_loop_or_clock_far_past_its_mark_refuses_at_once(measure, value, reason):
+    """Twice the high mark is no GC pause: waiting a second sample would let a second's worth
+    of ramping calls in, and every call up would suffer for them."""
+    adm = Admission(now=0.0)
+    t = feed(adm, 0.0, 2, **QUIET)
+    adm.observe(Sample(now=t, **{**QUIET, measure: value * 0.99}))
+    assert adm.overload is None
+    t = feed(adm, t + 1, 2, **QUIET)
+    adm.observe(Sample(now=t, **{**QUIET, measure: value}))
+    assert adm.overload is not None and adm.overload.reason == reason
+    assert adm.check(t + 0.1) is not None
+    adm2 = Admission(now=0.0)
+    adm2.observe(Sample(now=1.0, **{**QUIET, "cpu": 1.0}))
+    assert adm2.overload is None, "a full core for one second may be a burst: two samples"
 
 
 @pytest.mark.parametrize("measure, high, between, low", [
