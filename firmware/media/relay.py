@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import time
 
 from .ports import PortPool, PortPoolExhausted
 
@@ -667,9 +668,11 @@ class MediaEngine:
         when RTP flows again.
         """
         dead = []
-        if self.workers is not None and self.workers.lost:
-            dead.extend(br for br in self.workers.lost if not br.closed)
-            self.workers.lost.clear()
+        if self.workers is not None:
+            if self.workers.lost:
+                dead.extend(br for br in self.workers.lost if not br.closed)
+                self.workers.lost.clear()
+            self.workers.retire_idle(time.monotonic())
         for br in self._bridges:
             if br.timeout is None:
                 continue

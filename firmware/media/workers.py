@@ -39,6 +39,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections import deque
 from itertools import accumulate
 from typing import TYPE_CHECKING
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("linebox.media")
 
 _MAX_MESSAGE = 1 << 20
+IDLE_SECONDS = 300.0            # a worker without a bridge this long is ended (~15 MB back)
 TAP_EVERY = 0.1                 # s between forwards of tapped packets (the recording holds back 0.2 s)
 TAPPED = 1                      # first octet of a datagram of tapped packets (JSON starts with "{")
 TAP_CHUNK = 48 * 1024           # octets per datagram: well under any socket's default buffer
@@ -185,6 +187,7 @@ class Worker:
         self.dead = False
         self.waiting: list["Bridge"] = []        # offered before the worker said it was ready
         self.load: dict | None = None            # its last report: {"lag": s, "cpu": share of a core}
+        self.idle_since: float | None = time.monotonic()  # no bridge since then (None: busy)
         self._out: deque[tuple[dict, list[int]]] = deque()
         self._writing = False
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -275,6 +278,11 @@ class Worker:
         self.pool.loop.run_in_executor(None, self.process.wait)
         self.pool.worker_died(self, why)
 
+    def retire(self) -> None:
+        """End an idle worker without blocking the loop: it exits at EOF, reaped off the loop."""
+        if self._hang_up():
+            self.pool.loop.run_in_executor(None, self.process.wait)
+
     def close(self) -> None:
         if not self._hang_up():
             return
@@ -354,6 +362,7 @@ class WorkerPool:
         br.worker, br.worker_id = worker, bid
         br.a.worker = br.b.worker = worker
         worker.bridges[bid] = br
+        worker.idle_since = None
         worker.send({"op": "bridge", "id": bid, "ports": [br.a.local_port, br.b.local_port], "sides": sides,
                      "xf": [encode_xf(br.a._rtp.xf), encode_xf(br.b._rtp.xf)], "taps": self._taps(br)}, fds)
 
@@ -422,6 +431,8 @@ class WorkerPool:
             br = worker.bridges.pop(message["id"], None)
             if br is not None:
                 self._came_back(br, message["sides"])
+            if not worker.bridges:
+                worker.idle_since = time.monotonic()
         elif ev == "ready":
             worker.ready = True
             waiting, worker.waiting = worker.waiting, []
@@ -468,6 +479,16 @@ class WorkerPool:
         self.lost.extend(lost)
 
     # -- the whole pool -------------------------------------------------------------------------
+
+    def retire_idle(self, now: float, idle: float = IDLE_SECONDS) -> None:
+        """End the workers that relayed nothing for ``idle`` seconds (``now``: time.monotonic());
+        the next call starts them again. An office box is idle most of the night."""
+        for i, w in enumerate(self.workers):
+            if (w is not None and not w.dead and not w.bridges and not w.waiting
+                    and w.idle_since is not None and now - w.idle_since >= idle):
+                log.info("media worker %d (pid %d) idle for %.0f s: ended", i, w.pid, now - w.idle_since)
+                w.retire()
+                self.workers[i] = None
 
     def load(self) -> tuple[float, float] | None:
         """The busiest worker's loop lag (s) and CPU share of a core, from their last reports;

@@ -284,3 +284,37 @@ asyncio.run(main())
     finally:
         if pbx.poll() is None:
             pbx.kill()
+
+
+def test_a_worker_idle_for_long_is_ended_and_the_next_call_starts_one_again(run):
+    import time as _time
+
+    async def test(engine):
+        pa, pb, a, b, br = await call(engine)
+        pool = engine.workers
+        first = pool.stats["pids"][0]
+        pool.retire_idle(_time.monotonic() + 3600)
+        assert pool.stats["pids"] == [first], "a worker relaying a bridge is never ended"
+        br.close()
+        await until(lambda: a._rtp._reading, what="the bridge back")
+        pool.retire_idle(_time.monotonic() + 10)
+        assert pool.stats["pids"] == [first], "not idle long enough yet"
+        pool.retire_idle(_time.monotonic() + 3600)
+        assert pool.stats["running"] == 0
+        deadline = _time.monotonic() + 5
+        while _time.monotonic() < deadline:
+            try:
+                os.kill(first, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the idle worker did not exit")
+        br2 = engine.bridge(a, b)                      # the next call: a new worker
+        await until(lambda: br2.worker is not None, what="a new worker")
+        assert pool.stats["pids"][0] != first
+        pb.sock.sendto(rtp(3), (HOST, b.local_port))
+        assert (await pa.recv())[2:4] == (3).to_bytes(2, "big")
+        for p in (pa, pb):
+            p.close()
+    run(test)
