@@ -104,6 +104,11 @@ def unpack_taps(data: bytes):
         pos = ends[-1]
 
 
+def portable(xf: list | None) -> bool:
+    """Whether a side's transform can travel to a worker: no converter object in it."""
+    return xf is None or all(entry is None or type(entry) is tuple for entry in xf)
+
+
 def encode_xf(xf: list | None):
     """A side's transform as JSON, or ``False`` when it holds a converter (stays in-process)."""
     if xf is None:
@@ -323,7 +328,7 @@ class WorkerPool:
             rtp = ep._rtp
             if rtp.term is not None or not rtp._reading or not ep._rtcp._reading:
                 return False
-            if encode_xf(rtp.xf) is False:
+            if not portable(rtp.xf):
                 return False
         return True
 
