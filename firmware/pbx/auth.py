@@ -115,9 +115,18 @@ class Authenticator:
         return Verdict(creds.username, True)
 
     def housekeeping(self, now: float) -> None:
-        """Forgets used nonces that have expired anyway (an expired nonce is refused by age)."""
-        for nonce in [n for n, (exp, *_) in self._used.items() if exp < now]:
-            del self._used[nonce]
+        """Forgets used nonces that have expired anyway (an expired nonce is refused by age).
+        They were spent in about the order they expire (each lives ``nonce_ttl`` from its issue),
+        so the walk stops at the first one still live instead of visiting all of them (9,000 at
+        300 calls/s) on every housekeeping tick."""
+        used = self._used
+        expired = []
+        for nonce, (exp, *_) in used.items():
+            if exp >= now:
+                break
+            expired.append(nonce)
+        for nonce in expired:
+            del used[nonce]
 
     @staticmethod
     def username_of(header_value: str) -> str | None:

@@ -31,7 +31,7 @@ from firmware.store.messages import Mailboxes
 from firmware.numberplan import Destination, NumberPlan
 from firmware.sip import endpoint as ep
 from firmware.sip.endpoint import Flow
-from firmware.sip.message import ParseError, Request, make_response, new_tag
+from firmware.sip.message import ParseError, Request, Response, make_response, new_tag
 from firmware.sip.transaction import ClientTransaction, ServerTransaction
 from firmware.store.db import Writer
 
@@ -203,7 +203,7 @@ class Pbx:
                 ("Allow", ALLOW), ("Accept", "application/sdp"), ("Allow-Events", MWI_EVENT),
                 ("User-Agent", self.user_agent)]))
             return
-        if method == "INVITE" and not self._admitted(request, tx, self.admission.check):
+        if method == "INVITE" and not self._admitted(request, tx, self.admission.check, self.sip.answer_statelessly):
             return  # before the challenge: overloaded, the box answers 503 now, not 407 and a second INVITE
         header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
         user = self._authenticate(request, flow, tx, header)
@@ -244,8 +244,10 @@ class Pbx:
                                        reason=verdict.failure)
         status, name = (401, "WWW-Authenticate") if header == "Authorization" else (407, "Proxy-Authenticate")
         challenges = self.auth.challenges(time.time(), stale=stale)
-        self.sip.send_response(tx, make_response(request, status, to_tag=new_tag(),
-                                                 headers=[(name, c.header_value()) for c in challenges]))
+        # Stateless (as Kamailio and Asterisk challenge): anyone can send a request from a forged
+        # address, and a kept transaction would re-send the challenge there until timer H.
+        self.sip.answer_statelessly(tx, make_response(request, status, to_tag=new_tag(),
+                                                      headers=[(name, c.header_value()) for c in challenges]))
         return None
 
     # --- REGISTER ------------------------------------------------------------------------------
@@ -278,7 +280,7 @@ class Pbx:
         except ParseError as exc:
             self.sip.send_response(tx, make_response(request, exc.status or 400, exc.reason, to_tag=new_tag()))
             return
-        if not self._admitted(request, tx, self.admission.admit):
+        if not self._admitted(request, tx, self.admission.admit, self.sip.send_response):
             return
         leg = InboundLeg(self, request, tx, flow, user)
         self.server_invites[tx] = leg
@@ -286,9 +288,10 @@ class Pbx:
         self.calls.add(call)
         self.spawn(leg.start(callee), f"setup-{call.id}", on_error=lambda: leg.reject(500, "Server Internal Error"))
 
-    def _admitted(self, request: Request, tx: ServerTransaction,
-                  decide: Callable[[float], Refusal | None]) -> bool:
-        """Admission control of a new call (firmware.pbx.admission); False once answered 503."""
+    def _admitted(self, request: Request, tx: ServerTransaction, decide: Callable[[float], Refusal | None],
+                  answer: Callable[[ServerTransaction, Response], None]) -> bool:
+        """Admission control of a new call (firmware.pbx.admission); False once answered 503 with
+        ``answer`` (statelessly while the request is not authenticated: see ``_challenge``)."""
         if request.headers.get("Replaces") is not None:
             return True  # an attended transfer takes the place of a call already up: no new load
         now = self.loop.time()
@@ -297,8 +300,8 @@ class Pbx:
         if refusal is None:
             return True
         # RFC 3261 §21.5.4: temporarily unable; Retry-After says when to try again
-        self.sip.send_response(tx, make_response(request, refusal.status, refusal.phrase, to_tag=new_tag(),
-                                                 headers=[("Retry-After", str(refusal.retry_after))]))
+        answer(tx, make_response(request, refusal.status, refusal.phrase, to_tag=new_tag(),
+                                 headers=[("Retry-After", str(refusal.retry_after))]))
         return False
 
     def observe_load(self, sample: Sample) -> None:

@@ -19,8 +19,9 @@ What it does for the TU:
   answered with a non-2xx is remembered after its transaction ends (timer I is only T4)
   until its client would have given up, so a late retransmission is still absorbed and
   never reaches the TU as a new request (which would challenge it again);
-* takes an INVITE answering our 401/407 as the ACK of the challenge (§22.2), so the
-  challenge is not re-sent once the client has moved on;
+* lets the TU answer a request statelessly (`answer_statelessly`): the challenge to a request
+  without credentials, which anyone can send from a forged address, is one datagram per
+  datagram received, never a response retransmitted to that address until timer H;
 * rejects what the TU could not handle anyway: 483, 482, 416, 501/405, 420, 415, 406;
 * as the UAS core, retransmits a 2xx to INVITE until its ACK (§13.3.1.4);
 * matches responses to client transactions (§17.1.3).
@@ -313,6 +314,29 @@ class SipEndpoint:
             self._start_2xx(tx, entry.flow, response, now)
         self._drain(entry, now)
 
+    def answer_statelessly(self, tx: ServerTransaction, response: Response, now: float) -> None:
+        """Answer the request of `tx` once with a final response and forget the transaction, as
+        Kamailio's ``sl_send_reply`` does. For answers to requests nobody has authenticated (the
+        401/407 challenge, a 503 under overload): kept, an INVITE's transaction would re-send
+        its answer until timer H, ten datagrams to whatever address the request claimed. Without
+        it a retransmitted request is simply answered again, and the ACK of the answer finds
+        nothing and is dropped."""
+        if response.status < 200:
+            raise ValueError("only a final response can be sent statelessly")
+        entry = self._servers.get(tx.key)
+        if entry is None or entry.tx is not tx:
+            raise _t.TransactionError(f"{tx!r} is no longer known to the endpoint")
+        if self.user_agent and "server" not in response.headers:
+            response.headers.add("Server", self.user_agent)
+        tx.send_response(response, now)   # the transaction records the answer (the TU reads it)
+        for data in tx.datagrams_to_send(now):
+            self._out.append((data, entry.flow))
+        entry.dead = True
+        del self._servers[tx.key]
+        mk = entry.merge_key
+        if mk is not None and self._merge.get(mk) == tx.key:
+            del self._merge[mk]
+
     def send_stateless(self, message: Request | Response, flow: Flow) -> None:
         """Send a message outside any transaction (e.g. a response the TU builds to a
         request it will not keep state for)."""
@@ -450,21 +474,7 @@ class SipEndpoint:
         if merge_key is not None:
             entry.merge_key = merge_key
             self._merge[merge_key] = key
-            if method == "INVITE" and ("proxy-authorization" in headers or "authorization" in headers):
-                self._challenge_answered(merge_key, now)
         self._events.append(RequestReceived(req, flow, tx))
-        self._drain(entry, now)
-
-    def _challenge_answered(self, merge_key: tuple, now: float) -> None:
-        """An INVITE with credentials: the INVITE of the same Call-ID and From tag with the
-        CSeq before it, if we challenged it, has had its 401/407 (see
-        `ServerTransaction.challenge_answered`)."""
-        from_tag, call_id, seq, _ = merge_key
-        prev = self._merge.get((from_tag, call_id, seq - 1, "INVITE"))
-        entry = self._servers.get(prev) if prev is not None else None
-        if entry is None or entry.tx.last_status not in (401, 407):
-            return
-        entry.tx.challenge_answered(now)
         self._drain(entry, now)
 
     @staticmethod

@@ -593,18 +593,6 @@ class ServerTransaction(_Transaction):
             self._outbox.append(self._last_bytes)
         self._enter(new)
 
-    def challenge_answered(self, now: float) -> None:
-        """The client sent the request again with credentials, answering our 401/407 (RFC 3261
-        §22.2: same Call-ID and From tag, a higher CSeq): it has our final as surely as an ACK
-        would tell, so this is taken as that ACK (Confirmed, timer I). Timer G would otherwise
-        keep re-sending the challenge while the ACK sits in a loaded box's socket buffer, and a
-        client that has moved on to its new INVITE takes a late 407 for an answer to that one."""
-        if self.kind is Kind.INVITE_SERVER and self.state is State.COMPLETED:
-            new = self._step(Input.RECV_ACK)
-            assert new is not None
-            self._enter(new)
-            self._start("I", 0 if self.reliable else self.timers.t4, now)
-
     def _send(self, response: Response) -> None:
         self.last_response = response
         self.last_status = response.status

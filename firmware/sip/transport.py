@@ -183,6 +183,10 @@ class SipTransport:
         self.endpoint.send_ack(ack, flow)
         self._flush()
 
+    def answer_statelessly(self, tx: ServerTransaction, response: Response) -> None:
+        self.endpoint.answer_statelessly(tx, response, self.loop.time())
+        self._flush()
+
     def send_stateless(self, msg: Request | Response, flow: Flow) -> None:
         self.endpoint.send_stateless(msg, flow)
         self._flush()

@@ -253,7 +253,8 @@ def test_the_load_probe_reports_mean_lag_cpu_share_and_clock_late_share():
 
 def test_an_overloaded_pbx_answers_a_new_invite_503_before_challenging_it():
     """The wiring in firmware.pbx.pbx: a new INVITE without credentials gets 503 + Retry-After
-    (not 407), an in-dialog request never meets admission."""
+    (not 407), statelessly (nobody vouches for its source address); an in-dialog request never
+    meets admission."""
     from types import SimpleNamespace
 
     from firmware.pbx.guard import Guard
@@ -266,7 +267,9 @@ def test_an_overloaded_pbx_answers_a_new_invite_503_before_challenging_it():
     guard = Guard()
     pbx = Pbx.__new__(Pbx)  # only what _on_request touches on these paths
     pbx.loop = SimpleNamespace(time=lambda: 2.5)
-    pbx.sip = SimpleNamespace(send_response=lambda tx, r: sent.append(r))
+    stateless: list[object] = []
+    pbx.sip = SimpleNamespace(send_response=lambda tx, r: sent.append(r),
+                              answer_statelessly=lambda tx, r: (sent.append(r), stateless.append(r)))
     pbx.admission, pbx.guard, pbx.subscriptions, pbx.dialogs = adm, guard, SimpleNamespace(get=lambda *a: None), {}
     pbx.auth = SimpleNamespace(challenges=lambda *a, **k: pytest.fail("challenged while overloaded"))
     invite = Message.parse(
@@ -277,6 +280,7 @@ def test_an_overloaded_pbx_answers_a_new_invite_503_before_challenging_it():
     pbx._on_request(invite, flow, object())
     (resp,) = sent
     assert resp.status == 503 and resp.headers.get("Retry-After") == "10"
+    assert stateless == [resp]
     assert [e.event for e in guard.events] == ["overload"]
     bye = Message.parse(
         b"BYE sip:1002@box SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKa2\r\n"
@@ -284,6 +288,7 @@ def test_an_overloaded_pbx_answers_a_new_invite_503_before_challenging_it():
         b"Call-ID: c2@test\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
     pbx._on_request(bye, flow, object())
     assert sent[-1].status == 481, "in-dialog: looked up, never refused by admission"
+    assert stateless == [resp], "an answer in a dialog is kept in its transaction"
     assert adm.refused == {"media-clock": 1}
 
 

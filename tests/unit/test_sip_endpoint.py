@@ -549,38 +549,37 @@ def test_1000_transactions_leave_nothing_behind() -> None:
 AUTH = 'Proxy-Authorization: Digest username="alice", realm="linebox", nonce="n1", uri="sip:bob@10.0.0.1", response="0"\r\n'
 
 
-def _challenge(ep: SipEndpoint, now: float = 0.0) -> None:
-    """INVITE (CSeq 1) answered 407 by the TU."""
-    ep.receive(raw_request("INVITE", branch="z9hG4bKinv1"), UDP, now=now)
-    _, events = drain(ep)
-    (ev,) = events
-    ep.send_response(ev.tx, make_response(ev.request, 407, to_tag="t407"), now=now)
-    drain(ep)
-
-
-def test_invite_answering_the_challenge_stops_its_retransmission() -> None:
-    # The ACK of the 407 is still queued in the box's socket when timer G would re-send the
-    # 407; the INVITE with credentials (CSeq 2, same Call-ID and From tag) shows the client
-    # has it, and a client that has moved on takes a late 407 for the answer to its new INVITE.
+def test_a_stateless_challenge_is_one_datagram_and_leaves_nothing_behind() -> None:
+    # A spoofed INVITE never ACKs: kept in a transaction, its 407 would go to the forged
+    # address again and again until timer H (the reflection the trunks issue measured).
     ep = SipEndpoint()
-    _challenge(ep)
-    ep.receive(raw_request("INVITE", branch="z9hG4bKinv2", cseq=2, extra=AUTH), UDP, now=0.3)
+    ep.receive(raw_request("INVITE", branch="z9hG4bKinv1"), UDP, now=0.0)
+    _, (ev,) = drain(ep)
+    ep.answer_statelessly(ev.tx, make_response(ev.request, 407, to_tag="t407"), now=0.0)
     out, events = drain(ep)
-    assert out == [] and [type(e) for e in events] == [RequestReceived]
-    sent = run_timers(ep, 40.0)
-    assert 407 not in statuses([(Message.parse(d), f) for _, d, f in sent]), "the 407 was re-sent"
-    # the late ACK of the 407 is absorbed as well
-    ep.receive(raw_request("ACK", branch="z9hG4bKinv1", to_tag="t407"), UDP, now=0.6)
+    assert statuses(out) == [407] and events == []
+    assert ev.tx.last_status == 407, "the transaction still tells the TU what it was answered"
+    assert run_timers(ep, 64 * T1) == [] and ep.transaction_count() == 0 and ep.ended_count() == 0
+    # its ACK matches nothing and is dropped; a retransmission of the INVITE is a request again,
+    # so the TU answers it again: one datagram out per datagram in
+    ep.receive(raw_request("ACK", branch="z9hG4bKinv1", to_tag="t407"), UDP, now=0.1)
     assert drain(ep) == ([], [])
+    ep.receive(raw_request("INVITE", branch="z9hG4bKinv1"), UDP, now=0.5)
+    _, (again,) = drain(ep)
+    assert isinstance(again, RequestReceived) and again.tx is not ev.tx
 
 
-def test_without_credentials_the_challenge_is_still_retransmitted_until_its_ack() -> None:
+def test_only_a_known_transaction_is_answered_statelessly_and_only_with_a_final() -> None:
     ep = SipEndpoint()
-    _challenge(ep)
-    ep.receive(raw_request("INVITE", branch="z9hG4bKinv2", cseq=2), UDP, now=0.3)  # no credentials
-    drain(ep)
-    sent = run_timers(ep, T1 + 0.01)
-    assert statuses([(Message.parse(d), f) for _, d, f in sent]).count(407) == 1
+    ep.receive(raw_request("INVITE", branch="z9hG4bKinv1"), UDP, now=0.0)
+    _, (ev,) = drain(ep)
+    with pytest.raises(ValueError):
+        ep.answer_statelessly(ev.tx, make_response(ev.request, 180, to_tag="t1"), now=0.0)
+    ep.send_response(ev.tx, make_response(ev.request, 486, to_tag="t1"), now=0.0)
+    ep.receive(raw_request("ACK", branch="z9hG4bKinv1", to_tag="t1"), UDP, now=0.1)
+    run_timers(ep, 10.0)
+    with pytest.raises(TransactionError):
+        ep.answer_statelessly(ev.tx, make_response(ev.request, 407, to_tag="t1"), now=10.0)
 
 
 def test_late_invite_retransmission_after_its_transaction_ended_is_absorbed() -> None:
