@@ -557,19 +557,17 @@ class SipEndpoint:
             params = {**params, "received": ip, "rport": str(port)}
         new_top = Via(top.protocol, top.transport, top.host, top.port, params)
         headers = msg.headers
-        saved = headers._cache.copy()  # keep the typed views parsed so far
         fields = headers._fields
         for i, (key, name, value) in enumerate(fields):
             if key == "via":
                 break
         if "," not in value:
             fields[i] = (key, name, str(new_top))  # the common case: one Via per field
-            headers._changed()
+            headers._changed("via")
         else:
             headers.remove_first("Via")
             headers.add("Via", str(new_top), first=True)
-        saved["via"] = [new_top, *vias[1:]]
-        headers._cache.update(saved)
+        headers._cache["via"] = [new_top, *vias[1:]]
 
     # -- responses -------------------------------------------------------------------------
 

@@ -261,7 +261,7 @@ class Headers:
     forms (`Headers.get("Call-ID")` finds an `i:` field). Each field keeps its name
     as written; its value is stored with line folding collapsed to one space and
     surrounding whitespace stripped. Typed views a `Message` parsed from these
-    headers are cached here and dropped on any change.
+    headers are cached here and dropped when a field of their name changes.
     """
 
     __slots__ = ("_fields", "_cache", "_mutations")
@@ -282,8 +282,10 @@ class Headers:
         h._mutations = 0
         return h
 
-    def _changed(self) -> None:
-        self._cache.clear()
+    def _changed(self, key: str) -> None:
+        # A typed view is built from the fields of one name only: the others stay valid (a
+        # response's To, parsed once, survives the Server field the endpoint adds).
+        self._cache.pop(key, None)
         self._mutations += 1
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -326,7 +328,7 @@ class Headers:
         if not placed:
             out.append((key, name, value))
         self._fields = out
-        self._changed()
+        self._changed(key)
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Add a field; `first=True` puts it before the other fields of that name
@@ -342,13 +344,13 @@ class Headers:
                 self._fields.append(entry)
         else:
             self._fields.append(entry)
-        self._changed()
+        self._changed(key)
 
     def remove(self, name: str) -> None:
         """Remove every field called `name` (no error if there is none)."""
         key = _key(name)
         self._fields = [f for f in self._fields if f[0] != key]
-        self._changed()
+        self._changed(key)
 
     def remove_first(self, name: str) -> None:
         """Remove the first value of a list header (e.g. the top Via of a response,
@@ -361,7 +363,7 @@ class Headers:
                     self._fields[i] = (k, n, ", ".join(rest))
                 else:
                     del self._fields[i]
-                self._changed()
+                self._changed(key)
                 return
 
     def __contains__(self, name: object) -> bool:
@@ -1038,15 +1040,19 @@ def _respond(
     if from_ is not None:
         fields.append(("From", from_))
     to = src.get("to")
+    to_view: NameAddr | None = None      # the response's To, parsed: its transaction reads the tag
     if to is not None:
         if to_tag is not None:
             has_tag: bool
             try:
-                has_tag = (request.to if request is not None else NameAddr.parse(to)).tag is not None
+                to_view = request.to if request is not None else NameAddr.parse(to)
+                has_tag = to_view.tag is not None
             except ParseError:
                 has_tag = ";tag=" in to.replace(" ", "").lower()
             if not has_tag:
                 to = f"{to};tag={to_tag}"
+                if to_view is not None:
+                    to_view = NameAddr(to_view.display_name, to_view.uri, {**to_view.params, "tag": to_tag})
         fields.append(("To", to))
     for name in ("call-id", "cseq"):
         value = src.get(name)
@@ -1058,7 +1064,10 @@ def _respond(
     # A reason must stay on one line; error reasons carry parser text.
     if reason is not None:
         reason = reason.replace("\r", " ").replace("\n", " ")
-    return Response(status, reason, Headers(fields), body)
+    response = Response(status, reason, Headers(fields), body)
+    if to_view is not None:
+        response.headers._cache["to"] = to_view
+    return response
 
 
 def new_branch() -> str:

@@ -265,6 +265,22 @@ def test_cache_is_dropped_when_headers_change() -> None:
     assert exc.value.status == 400 and "To" in exc.value.reason
 
 
+def test_a_header_change_drops_only_the_views_of_that_name() -> None:
+    msg = Message.parse(load("invite_sdp.txt"))
+    to, vias = msg.to, msg.vias
+    msg.headers.add("Server", "linebox")
+    assert msg.to is to and msg.vias is vias, "kept: no To or Via field changed"
+    msg.headers.set("To", "<sip:203@192.168.1.52>;tag=t2")
+    assert msg.to.tag == "t2" and msg.vias is vias
+
+
+def test_a_response_says_the_to_it_carries() -> None:
+    # its To view is made with it (the transaction reads the tag); it must be what its field says
+    req = Message.parse(load("invite_sdp.txt"))
+    for resp in (make_response(req, 407, to_tag="x1"), make_response(req, 100), make_response(req, 200, to_tag="x2")):
+        assert resp.to == NameAddr.parse(resp.headers.get("To"))
+
+
 def test_make_response_copies_rfc3261_8_2_6_headers() -> None:
     req = Message.parse(load("ok_record_route.txt").replace(b"SIP/2.0 200 OK", b"INVITE sip:202@linebox.local SIP/2.0", 1))
     assert isinstance(req, Request)
