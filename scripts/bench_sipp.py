@@ -56,6 +56,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -107,14 +108,70 @@ class Target(Protocol):
         """Stop and clean up; called once per row."""
 
 
+class SlowCores:
+    """``--worker-share F``: each media worker gets at most F of a core (a CFS quota in a cgroup
+    of its own, cgroup v1 ``cpu`` controller) and worker i is pinned to core i. On a 2-core
+    machine with the generator on one of the cores, this is how 1 worker is compared with 2
+    without the generator being the limit: both rows give each worker the same slow core (a
+    Raspberry Pi 4's core does roughly a third of this machine's), and the generator gets the
+    rest. Workers start with the first call and may be restarted, so the box's children are
+    watched every 50 ms and each new one is throttled as it appears."""
+
+    ROOT = Path("/sys/fs/cgroup/cpu")
+    PERIOD_US = 10_000       # short: a throttled worker waits at most 10 ms, not 100
+
+    def __init__(self, share: float, box_pid: int) -> None:
+        if not (self.ROOT / "cgroup.procs").exists():
+            raise SystemExit(f"--worker-share needs the cgroup v1 cpu controller at {self.ROOT}")
+        self.share, self.box_pid = share, box_pid
+        self.groups: list[Path] = []
+        self.seen: set[int] = set()
+        self.cores = list(range(os.cpu_count() or 1))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            for pid in family(self.box_pid)[1:]:
+                if pid not in self.seen:
+                    self.seen.add(pid)
+                    self._throttle(pid, len(self.seen) - 1)
+
+    def _throttle(self, pid: int, index: int) -> None:
+        group = self.ROOT / f"linebox-bench-{pid}"
+        group.mkdir(exist_ok=True)
+        self.groups.append(group)
+        (group / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+        (group / "cpu.cfs_quota_us").write_text(str(int(self.share * self.PERIOD_US)))
+        try:
+            (group / "cgroup.procs").write_text(str(pid))
+            os.sched_setaffinity(pid, {self.cores[index % len(self.cores)]})
+        except (ProcessLookupError, OSError):
+            pass            # it ended already (a worker retired, the box stopping)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for group in self.groups:
+            try:
+                for pid in (group / "cgroup.procs").read_text().split():
+                    (self.ROOT / "cgroup.procs").write_text(pid)
+                group.rmdir()
+            except OSError:
+                pass
+
+
 class BoxTarget:
     """`linebox run` started by bench_box.Box (temp data dir, 7001/7002, pinned to ``core``)."""
 
     name = "linebox"
 
     def __init__(self, core: int | str, rtp_range: tuple[int, int], settings: list[tuple[str, str]] = (),
-                 linebox: str | None = None, run_args: list[str] = ()) -> None:
+                 linebox: str | None = None, run_args: list[str] = (), worker_share: float | None = None) -> None:
         self.core = core
+        self.worker_share = worker_share   # --worker-share: see SlowCores
+        self.slow: SlowCores | None = None
         self.run_args = list(run_args)     # more `linebox run` options (--media-workers N)
         self.linebox = linebox             # another build's `linebox` executable (--linebox)
         self.rtp_range = rtp_range
@@ -127,6 +184,8 @@ class BoxTarget:
         if self.linebox:
             self.box.linebox = self.linebox
         self.box.start()
+        if self.worker_share:
+            self.slow = SlowCores(self.worker_share, self.box.proc.pid)
         if mode == "record":
             # applied live (`linebox set` tells the running box): every call is recorded
             self.box.cli("set", "recording.calls", "always")
@@ -165,6 +224,9 @@ class BoxTarget:
         if self.box is not None:
             self.box.cleanup()
             self.box = None
+        if self.slow is not None:
+            self.slow.stop()
+            self.slow = None
 
 
 class PeerTarget:
@@ -219,7 +281,7 @@ def make_peer(args: argparse.Namespace, core: int) -> Target:
 
 def make_box(args: argparse.Namespace, core: int) -> Target:
     run_args = ["--media-workers", str(args.media_workers)] if args.media_workers is not None else []
-    return BoxTarget(args.box_cores or core, args.rtp_range, args.set, args.linebox, run_args)
+    return BoxTarget(args.box_cores or core, args.rtp_range, args.set, args.linebox, run_args, args.worker_share)
 
 
 # --- /proc ------------------------------------------------------------------------------------
@@ -749,6 +811,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the box's media worker processes (default: its setting, one per core it may use)")
     ap.add_argument("--box-cores", help="taskset list for the box, e.g. 0,1 (default: the first core); the "
                                         "generator stays on the last core")
+    ap.add_argument("--worker-share", type=float,
+                    help="give each media worker at most this share of a core (e.g. 0.3), worker i on core i: "
+                         "1 worker against 2 on a machine whose other core runs the generator")
     ap.add_argument("--peer", help="also drive a reference peer from scripts/bench_peer.py (e.g. rtpengine), "
                                    "after the box, in the same run")
     ap.add_argument("--peer-only", action="store_true", help="with --peer: the peer's rows only")
