@@ -17,6 +17,7 @@ import sys
 import time
 from collections import deque
 
+from .cpushare import allowed_share
 from .relay import Bridge, Endpoint, MediaEngine
 from .workers import TAP_EVERY, decode_xf, load_side_state, pack_taps, receive_message, send_message, side_state
 
@@ -187,7 +188,7 @@ class WorkerLoop:
     def _stats(self) -> None:
         """Counters for the PBX, and this worker's load for its admission control: how late
         this report is (the loop's lag, what every packet here waits too) and the share of a
-        core the worker used since the last one."""
+        core the worker used since the last one, of what its cgroup lets it use (cpushare)."""
         if self.done.done():
             return
         now = self.loop.time()
@@ -195,7 +196,7 @@ class WorkerLoop:
         cpu = time.process_time()
         # the counters' own time and this worker's running total (closed bridges included): a
         # rate taken between two reports is exact, whenever /health is read (scripts/bench_sipp.py)
-        load = {"lag": lag, "cpu": (cpu - self._cpu0) / (STATS_INTERVAL + lag),
+        load = {"lag": lag, "cpu": (cpu - self._cpu0) / (STATS_INTERVAL + lag) / allowed_share(),
                 "at": time.monotonic(), "relayed": self.engine.stats["packets_relayed"],
                 "received": self._received_closed + sum(s.packets_in for br in self.bridges.values()
                                                         for ep in (br.a, br.b) for s in (ep._rtp, ep._rtcp))}

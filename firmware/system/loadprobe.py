@@ -5,7 +5,7 @@ fired (the loop's lag: what every relayed RTP packet waits too, and the only sig
 a relay-only box whose media clock has no subscribers), and every ``SAMPLE_EVERY`` seconds it
 hands one :class:`~firmware.pbx.admission.Sample` to ``on_sample``: the mean lag, the share of
 media clock ticks that came a frame late since the last sample, and the CPU share of one core
-that the loop's thread used.
+that the loop's thread used (of what the process's cgroup quota allows: firmware.media.cpushare).
 
 CPU is the loop thread's own (``time.thread_time``), not the process's: the database writer
 and the recordings' flushes run in other threads, mostly in C without the GIL, and on a 2-core
@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from firmware.media.cpushare import allowed_share
 from firmware.pbx.admission import Sample
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class LoadProbe:
             if ticks >= MIN_TICKS:
                 late = (clock[2] - before[2]) / ticks
         lag = self._lag_sum / self._lag_n if self._lag_n else None
-        share = (cpu - self._cpu0) / elapsed if elapsed > 0 else None
+        share = (cpu - self._cpu0) / elapsed / allowed_share() if elapsed > 0 else None
         workers = self.workers_load()
         if workers is not None:
             # the busiest of the loops that carry calls decides: this one or a media worker's
