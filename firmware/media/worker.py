@@ -197,7 +197,7 @@ class WorkerLoop:
         # the counters' own time and this worker's running total (closed bridges included): a
         # rate taken between two reports is exact, whenever /health is read (scripts/bench_sipp.py)
         load = {"lag": lag, "cpu": (cpu - self._cpu0) / (STATS_INTERVAL + lag) / allowed_share(),
-                "at": time.monotonic(), "relayed": self.engine.stats["packets_relayed"],
+                "bridges": len(self.bridges), "at": time.monotonic(), "relayed": self.engine.stats["packets_relayed"],
                 "received": self._received_closed + sum(s.packets_in for br in self.bridges.values()
                                                         for ep in (br.a, br.b) for s in (ep._rtp, ep._rtcp))}
         self._cpu0 = cpu

@@ -181,6 +181,11 @@ def receive_message(sock: socket.socket) -> tuple[dict | bytes, list[int]] | Non
     return json.loads(data), list(fds)
 
 
+def _taken(worker: "Worker") -> int:
+    """The bridges a worker relays or will (the least taken gets the next one)."""
+    return len(worker.bridges) + len(worker.waiting)
+
+
 class Worker:
     """One media worker process, seen from the PBX: its control socket and its bridges."""
 
@@ -349,7 +354,7 @@ class WorkerPool:
             if w is None or w.dead:
                 w = self.workers[i] = Worker(self, i)
                 log.info("media worker %d started (pid %d)", i, w.pid)
-            if best is None or len(w.bridges) + len(w.waiting) < len(best.bridges) + len(best.waiting):
+            if best is None or _taken(w) < _taken(best):
                 best = w
         assert best is not None
         return best
@@ -503,6 +508,22 @@ class WorkerPool:
         if not reports:
             return None
         return max(r["lag"] for r in reports), max(r["cpu"] for r in reports)
+
+    def projected_share(self) -> float | None:
+        """The share of its core that the worker the next call would go to would use with that
+        call too: its last reported share, scaled by its bridges now (and this one) over its
+        bridges when it reported (firmware.pbx.admission, "media capacity"). None while no
+        worker reported a bridge, or when a worker not started yet would take the call."""
+        best = None
+        for w in self.workers:
+            if w is None or w.dead:
+                return None
+            if best is None or _taken(w) < _taken(best):
+                best = w
+        load = best.load if best is not None else None
+        if not load or not load.get("bridges"):
+            return None
+        return load["cpu"] * (_taken(best) + 1) / load["bridges"]
 
     @property
     def stats(self) -> dict:

@@ -24,8 +24,15 @@ Two kinds of refusal:
   past the rate it gets its 503 at once instead of a 407 and a second INVITE, while an
   unauthenticated flood cannot spend the tokens of real callers.
 
-Each overload (and each run of setup-rate refusals) is reported once as it starts and once as
-it ends (:meth:`Admission.next_event`), never once per refused INVITE.
+* **Media capacity.** The load measures are a second old and need two samples, and calls
+  can ramp in at 100 a second (a trunk's burst): by the time a saturated media worker shows, a
+  worker's worth of calls more would be in. So each new call is also checked against the media
+  worker it would go to: its last reported CPU share, scaled by its calls now (plus this one)
+  over its calls then (``media``, from firmware.media.workers). A call that would take it past
+  ``cpu_high`` is refused; relaying costs about the same per call, so the projection holds.
+
+Each overload (and each run of setup-rate or media-capacity refusals) is reported once as it
+starts and once as it ends (:meth:`Admission.next_event`), never once per refused INVITE.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Union
 __all__ = ["Admission", "Limits", "Sample", "Refusal", "OverloadStarted", "OverloadEnded", "MEASURES"]
 
 SETUP_RATE = "setup-rate"
+MEDIA_CAPACITY = "media-capacity"
 STALE = "no-measurements"
 
 
@@ -102,7 +110,7 @@ class Sample:
 class Refusal:
     """What to answer a new INVITE: 503 with ``Retry-After: retry_after`` (RFC 3261 §21.5.4)."""
 
-    reason: str  # media-clock, loop-lag, cpu, setup-rate
+    reason: str  # media-clock, loop-lag, cpu, setup-rate, media-capacity
     retry_after: int
     status: int = 503
 
@@ -120,6 +128,9 @@ class OverloadStarted:
     def describe(self) -> str:
         if self.reason == SETUP_RATE:
             return f"refusing new calls: setups beyond {self.measures.get('setups_per_second', 0):g}/s"
+        if self.reason == MEDIA_CAPACITY:
+            return (f"refusing new calls: a media worker would pass {self.measures.get('cpu', 0) * 100:.0f}%"
+                    " of its core")
         shown = ", ".join(_fmt(k, v) for k, v in self.measures.items() if v is not None)
         return f"refusing new calls: {self.reason} ({shown})"
 
@@ -172,6 +183,7 @@ class Admission:
         self._last: Sample | None = None
         self.overload: _Episode | None = None      # refusing for load
         self.rate_limited: _Episode | None = None  # refusing setups beyond the rate
+        self.media_full: _Episode | None = None    # refusing calls the media workers cannot carry
         self.refused: Counter[str] = Counter()     # per reason, since start
         self._recent: deque[list[float]] = deque()  # [bin start, count], 10 s bins
         self._events: deque[Event] = deque()
@@ -235,28 +247,37 @@ class Admission:
     def _expire(self, now: float) -> None:
         """Ends what time alone ends: a run of setup-rate refusals, stale measurements."""
         lim = self.limits
-        rl = self.rate_limited
-        if rl is not None and now - rl.last_refusal >= lim.calm_seconds:
-            self.rate_limited = None
-            self._events.append(OverloadEnded(now, SETUP_RATE, rl.last_refusal - rl.since, rl.refused))
+        for name in ("rate_limited", "media_full"):
+            ep = getattr(self, name)
+            if ep is not None and now - ep.last_refusal >= lim.calm_seconds:
+                setattr(self, name, None)
+                self._events.append(OverloadEnded(now, ep.reason, ep.last_refusal - ep.since, ep.refused))
         if self.overload is not None and (self._last is None or now - self._last.now > lim.stale_after):
             self._end_overload(now, STALE)
 
     # --- decisions ------------------------------------------------------------------------------
 
-    def check(self, now: float) -> Refusal | None:
-        """For the first INVITE of a call, before its challenge: refused if overloaded or the
-        bucket is empty; spends nothing."""
-        return self._decide(now, take=False)
+    def check(self, now: float, media: float | None = None) -> Refusal | None:
+        """For the first INVITE of a call, before its challenge: refused if overloaded, if the
+        media worker it would go to would pass its mark (``media``: that worker's projected
+        share of its core with this call, None when unknown), or if the bucket is empty;
+        spends nothing."""
+        return self._decide(now, media, take=False)
 
-    def admit(self, now: float) -> Refusal | None:
+    def admit(self, now: float, media: float | None = None) -> Refusal | None:
         """For the authenticated INVITE that creates the call: spends a token when admitted."""
-        return self._decide(now, take=True)
+        return self._decide(now, media, take=True)
 
-    def _decide(self, now: float, *, take: bool) -> Refusal | None:
+    def _decide(self, now: float, media: float | None, *, take: bool) -> Refusal | None:
         self._expire(now)
+        lim = self.limits
         if self.overload is not None:
-            return self._refuse(now, self.overload, self.limits.retry_after)
+            return self._refuse(now, self.overload, lim.retry_after)
+        if lim.refuse_overload and media is not None and media >= lim.cpu_high:
+            if self.media_full is None:
+                self.media_full = _Episode(MEDIA_CAPACITY, now)
+                self._events.append(OverloadStarted(now, MEDIA_CAPACITY, {"cpu": media}))
+            return self._refuse(now, self.media_full, lim.retry_after)
         rate = self.limits.setups_per_second
         tokens = min(self._burst(), self._tokens + max(0.0, now - self._filled_at) * rate)
         self._tokens, self._filled_at = tokens, now
@@ -295,10 +316,11 @@ class Admission:
 
     def status(self, now: float) -> dict[str, object]:
         self._expire(now)
-        ep = self.overload or self.rate_limited
+        ep = self.overload or self.media_full or self.rate_limited
         last = self._last
         return {
-            "state": "refusing" if self.overload else "limiting" if self.rate_limited else "admitting",
+            "state": "refusing" if self.overload or self.media_full else "limiting" if self.rate_limited
+            else "admitting",
             "reason": ep.reason if ep else None,
             "seconds": round(now - ep.since, 1) if ep else None,  # how long it has lasted
             "refused_recently": self.refused_recently(now),

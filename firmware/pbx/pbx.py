@@ -288,14 +288,16 @@ class Pbx:
         self.calls.add(call)
         self.spawn(leg.start(callee), f"setup-{call.id}", on_error=lambda: leg.reject(500, "Server Internal Error"))
 
-    def _admitted(self, request: Request, tx: ServerTransaction, decide: Callable[[float], Refusal | None],
+    def _admitted(self, request: Request, tx: ServerTransaction,
+                  decide: Callable[[float, float | None], Refusal | None],
                   answer: Callable[[ServerTransaction, Response], None]) -> bool:
         """Admission control of a new call (firmware.pbx.admission); False once answered 503 with
-        ``answer`` (statelessly while the request is not authenticated: see ``_challenge``)."""
+        ``answer`` (statelessly while the request is not authenticated, as its challenge is)."""
         if request.headers.get("Replaces") is not None:
             return True  # an attended transfer takes the place of a call already up: no new load
         now = self.loop.time()
-        refusal = decide(now)
+        workers = self.media.workers
+        refusal = decide(now, workers.projected_share() if workers is not None else None)
         self.report_admission(now)
         if refusal is None:
             return True

@@ -267,6 +267,7 @@ def test_an_overloaded_pbx_answers_a_new_invite_503_before_challenging_it():
     guard = Guard()
     pbx = Pbx.__new__(Pbx)  # only what _on_request touches on these paths
     pbx.loop = SimpleNamespace(time=lambda: 2.5)
+    pbx.media = SimpleNamespace(workers=None)
     stateless: list[object] = []
     pbx.sip = SimpleNamespace(send_response=lambda tx, r: sent.append(r),
                               answer_statelessly=lambda tx, r: (sent.append(r), stateless.append(r)))
@@ -303,3 +304,28 @@ def test_switched_off_the_load_refuses_nothing_but_the_rate_still_counts():
     ended = [e for e in events(adm) if isinstance(e, OverloadEnded)]
     assert ended[0].why == "switched off"
     assert adm.status(t)["measures"]["clock_late"] == 0.9  # still shown
+
+
+def test_a_call_that_would_fill_its_media_worker_is_refused_at_once_without_waiting_for_samples():
+    """Calls ramping in faster than the load samples: the projection for the worker the call
+    would go to decides per call, so the first N are taken and the next refused."""
+    adm = Admission(now=0.0)
+    feed(adm, 0.0, 3, **QUIET)
+    assert adm.admit(3.0, media=0.90) is None and adm.admit(3.1, media=None) is None
+    refusal = adm.check(3.2, media=0.96)
+    assert refusal == Refusal("media-capacity", retry_after=10)
+    assert adm.admit(3.3, media=0.97).reason == "media-capacity"
+    assert adm.status(3.3)["state"] == "refusing" and adm.status(3.3)["reason"] == "media-capacity"
+    (start,) = events(adm)
+    assert isinstance(start, OverloadStarted) and "96%" in start.describe()
+    # calls ending bring the projection down: admitted again; the episode ends once calm
+    assert adm.admit(4.0, media=0.80) is None
+    feed(adm, 4.0, 6, **QUIET)
+    (end,) = events(adm)
+    assert isinstance(end, OverloadEnded) and end.reason == "media-capacity" and end.refused == 2
+    assert adm.refused == {"media-capacity": 2}
+
+
+def test_the_media_projection_refuses_nothing_when_refusing_for_load_is_switched_off():
+    adm = Admission(Limits(refuse_overload=False), now=0.0)
+    assert adm.admit(1.0, media=1.5) is None
