@@ -29,7 +29,7 @@ Two kinds of refusal:
   worker's worth of calls more would be in. So each new call is also checked against the media
   worker it would go to: its last reported CPU share, scaled by its calls now (plus this one)
   over its calls then (``media``, from firmware.media.workers). A call that would take it past
-  ``cpu_high`` is refused; relaying costs about the same per call, so the projection holds.
+  ``media_high`` is refused; relaying costs about the same per call, so the projection holds.
 
 Each overload (and each run of setup-rate or media-capacity refusals) is reported once as it
 starts and once as it ends (:meth:`Admission.next_event`), never once per refused INVITE.
@@ -64,6 +64,10 @@ class Limits:
     # share of one core used by the event loop's thread: near all of it is saturation
     cpu_high: float = 0.95
     cpu_low: float = 0.80
+    # a media worker's projected share with one call more (see "Media capacity"): below
+    # cpu_high because the cost per packet rises near saturation (fewer packets per wake-up),
+    # so a projection from a lighter load is optimistic by the last ten percent
+    media_high: float = 0.85
     enter_samples: int = 2      # samples in a row over a high mark: one GC pause is not overload
     # ... but a loop or media clock this far past its high mark is not a pause: refuse at once,
     # before the calls still ramping in (100 a second from a busy trunk) make every call worse
@@ -273,7 +277,7 @@ class Admission:
         lim = self.limits
         if self.overload is not None:
             return self._refuse(now, self.overload, lim.retry_after)
-        if lim.refuse_overload and media is not None and media >= lim.cpu_high:
+        if lim.refuse_overload and media is not None and media >= lim.media_high:
             if self.media_full is None:
                 self.media_full = _Episode(MEDIA_CAPACITY, now)
                 self._events.append(OverloadStarted(now, MEDIA_CAPACITY, {"cpu": media}))
