@@ -47,13 +47,9 @@ def tame_malloc() -> None:
     serialises them anyway).
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # the process's own libc: no ldconfig run to find its name
         M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3
         libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
         libc.mallopt(M_ARENA_MAX, 2)

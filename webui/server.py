@@ -28,6 +28,7 @@ def serve(cfg: WebConfig, host: str, port: int) -> int:
     server = wsgi.Server((host, port), web.wsgi, numthreads=cfg.max_sse + PAGE_THREADS,
                          server_name="linebox-web", shutdown_timeout=2)
     server.prepare()  # binds now, so a port in use is reported before "ready"
+    web.settle()
     print(f"linebox-web: ready on http://{host}:{server.bind_addr[1]}/ (box API {cfg.api})", file=sys.stderr, flush=True)
     try:
         server.serve()

@@ -24,8 +24,8 @@ from typing import Any, Callable, Collection, Mapping
 
 from firmware.ivr.menu import DTMF_KEYS
 from firmware.numberplan import Claim, conflicts
-from firmware.ivr.schema import FieldError, _Validator
-from firmware.media.recorder import POLICIES as RECORDING_MODES
+from firmware.ivr.schema import _Validator
+from firmware.schema import RECORDING_MODES, FieldError
 
 from .queue import Member, QueueConfig
 from .strategies import STRATEGIES

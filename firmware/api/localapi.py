@@ -13,41 +13,35 @@ through :class:`LocalApi`:
 The box side of those actions is :func:`box_actions`, plugged into ``HttpApi`` by the
 composition root, so the paths and their arguments are written down once, here.
 
-``LocalApi`` is synchronous: bottle's worker threads call it. The async Store runs on one
-private event-loop thread, and one lock there serialises every database use, so a transaction
-of one request never interleaves with another's statements.
+``LocalApi`` is synchronous: bottle's worker threads call it. It opens the Store blocking (no
+event loop in this process: ``Store.open_blocking``), and one lock serialises every database
+use, so a transaction of one request never interleaves with another's statements.
+
+The document's rules and tables, the reports, the prompts and the voicemail files are imported
+by the methods that use them: a web admin nobody is using holds none of them
+(``scripts/bench memory``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable, Mapping, TypeVar
 
-from firmware.acd.events import Kind, QueueEvent
-from firmware.acd.report import queue_report
-from firmware.api.httpapi import Action, ActionError
 from firmware.api.running import API_SECRET_HEADER, api_secret, notify
-from firmware.config import document as configdoc
-from firmware.config.document import new_conflicts
 from firmware.config.extensions import ExtensionError, check_number, generate_secret
 from firmware.config.settings import SETTINGS, SettingError, effective
-from firmware.ivr.schema import said_texts
-from firmware.ivr.schema import validate as validate_ivr
-from firmware.numberplan import Claim
-from firmware.prompts import PromptError, say, uploads
-from firmware.store import document as stored
 from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private_file  # noqa: F401 (for the web)
-from firmware.store.db import Store
-from firmware.store.messages import Mailboxes
+from firmware.store.db import Store, run_blocking
 
 if TYPE_CHECKING:
     import urllib.request
+
+    from firmware.api.httpapi import Action
 
 T = TypeVar("T")
 
@@ -109,6 +103,8 @@ def check_name(name: str) -> str:
 def document_problems(doc: Any, *, files: set[str] | None) -> list[Any]:
     """Every problem of a configuration document (firmware.config.document.validate): the one
     check the CLI, the web's forms and a restored backup share."""
+    from firmware.config import document as configdoc
+
     return configdoc.validate(doc, files=files)
 
 
@@ -118,17 +114,13 @@ class LocalApi:
         self.api = api.rstrip("/") if api else None
         self.timeout = timeout
         self._store: Store | None = None
-        self._lock: asyncio.Lock | None = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="localapi-store", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._call(lambda s: s.close())
-            self._store = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        with self._lock:
+            if self._store is not None:
+                run_blocking(self._store.close())
+                self._store = None
 
     # --- configuration (through the Store) -----------------------------------------------------
 
@@ -141,6 +133,10 @@ class LocalApi:
         Errors are keyed ``number``/``name`` for one row, ``rows[i].number`` for several.
         Returns {number: secret}: the only moment a secret leaves the box through the web.
         """
+        from firmware.config.document import new_conflicts
+        from firmware.numberplan import Claim
+        from firmware.store import document as stored
+
         rows = [(n.strip(), name.strip()) for n, name in rows]
 
         async def add(store: Store) -> dict[str, str]:
@@ -270,6 +266,8 @@ class LocalApi:
 
     def export_document(self) -> dict[str, Any]:
         """The whole configuration as one document (docs/config.md): the backup. Holds secrets."""
+        from firmware.store import document as stored
+
         return self._call(stored.export)
 
     def config_rev(self) -> int:
@@ -280,7 +278,11 @@ class LocalApi:
         edited section). ``Invalid`` keyed by field path (``queues[sales].strategy``) and
         nothing changed when any field is wrong. Texts to speak are rendered first.
         ``expect_rev``: refuse (``Invalid`` on "document") if the configuration changed since."""
-        problems = configdoc.validate(doc, files=uploads.names(self.data))
+        from firmware.ivr.schema import said_texts
+        from firmware.prompts import PromptError, say, uploads
+        from firmware.store import document as stored
+
+        problems = document_problems(doc, files=uploads.names(self.data))
         if problems:
             raise Invalid({p.path or "document": p.message for p in problems})
         for text in said_texts(doc.get("ivr", {})):
@@ -306,6 +308,9 @@ class LocalApi:
 
     def remove_prompt(self, name: str) -> None:
         """Deletes an uploaded prompt; ``Invalid`` while a menu plays it or when there is none."""
+        from firmware.ivr.schema import validate as validate_ivr
+        from firmware.prompts import uploads
+
         try:
             uploads.check_name(name)
             ivr = self.export_document().get("ivr") or {"menus": []}
@@ -318,16 +323,22 @@ class LocalApi:
 
     def upload_prompt(self, src: Path, name: str | None = None, *, replace: bool = False) -> Any:
         """Stores a sound file as a prompt menus can play (firmware.prompts.uploads); ``Invalid`` if not."""
+        from firmware.prompts import uploads
+
         try:
             return uploads.save(self.data, src, name, replace=replace)
         except uploads.UploadError as exc:
             raise Invalid({"file": str(exc)}) from None
 
     def prompts(self) -> list[Any]:
+        from firmware.prompts import uploads
+
         return uploads.describe(self.data)
 
     def queue_report(self, **kw: Any) -> dict[str, Any]:
         """Queue (and with ``agents=True`` agent) statistics, as `linebox queue stats --json`."""
+        from firmware.acd.report import queue_report
+
         return self._call(lambda s: queue_report(s, **kw))
 
     def history(self) -> dict[str, Any]:
@@ -338,6 +349,8 @@ class LocalApi:
 
     def merge_history(self, history: Mapping[str, Any]) -> tuple[int, int]:
         """Adds the rows of a (checked) backup's history the box lacks; (CDR rows, log lines) added."""
+        from firmware.acd.events import Kind, QueueEvent
+
         events = [QueueEvent(**{**e, "kind": Kind(e["kind"])}) for e in history.get("queue_log", [])]
         return self._call(lambda s: s.merge_history(list(history.get("cdr", [])), events))
 
@@ -347,6 +360,8 @@ class LocalApi:
     def voicemail_messages(self, mailbox: str) -> list[Any]:
         """A mailbox's messages on disk (firmware.store.messages.Message), new ones first; [] for a
         mailbox number that is not one (the web passes what a URL said)."""
+        from firmware.store.messages import Mailboxes
+
         return Mailboxes(self.data / "voicemail").messages(mailbox) if is_mailbox(mailbox) else []
 
     def voicemail_message(self, mailbox: str, ident: str) -> Any | None:
@@ -372,6 +387,8 @@ class LocalApi:
             pass
         except Invalid as exc:
             raise Invalid({"message": "; ".join(exc.errors.values())}) from None
+
+        from firmware.store.messages import Mailboxes
 
         try:
             return {**change_message(Mailboxes(self.data / "voicemail"), mailbox, ident, action), "live": False}
@@ -477,16 +494,11 @@ class LocalApi:
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _call(self, fn: Callable[[Store], Awaitable[T]]) -> T:
-        return asyncio.run_coroutine_threadsafe(self._with_store(fn), self._loop).result(timeout=30)
-
-    async def _with_store(self, fn: Callable[[Store], Awaitable[T]]) -> T:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+    def _call(self, fn: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
+        with self._lock:
             if self._store is None:
-                self._store = await Store.open(self.data)
-            return await fn(self._store)
+                self._store = Store.open_blocking(self.data)
+            return run_blocking(fn(self._store))
 
     def _applied(self) -> Applied:
         rev = self.config_rev()
@@ -517,19 +529,26 @@ def box_actions(*, guard: Any, calls: Callable[[], Iterable[Any]], clock: Callab
     neither; ``calls`` yields the live calls (``.id``, ``.end(cause)``); ``clock`` is the
     guard's clock (the event loop's).
     """
+    from firmware.api.httpapi import ActionError  # the box's side: the web never loads the HTTP server (asyncio)
+
+    def address_of(args: Mapping[str, Any]) -> str:
+        try:
+            return str(ipaddress.ip_address(str(args.get("ip", ""))))
+        except ValueError:
+            raise ActionError("400 Bad Request", "ip must be an IPv4 or IPv6 address") from None
 
     def ban_state(ip: str) -> dict[str, Any]:
         until = guard.banned(clock()).get(ip)
         return {"banned": until is not None, "retry_in": 0.0 if until is None else round(until - clock(), 1)}
 
     def auth_failure(args: dict[str, Any]) -> dict[str, Any]:
-        ip = _ip(args)
+        ip = address_of(args)
         user = str(args.get("user") or "")[:MAX_NAME] or None
         guard.auth_failed(ip, 0, clock(), user=user, method=WEB_LOGIN, reason="wrong web admin password")
         return ban_state(ip)
 
     def ban_check(args: dict[str, Any]) -> dict[str, Any]:
-        return ban_state(_ip(args))
+        return ban_state(address_of(args))
 
     def hangup(args: dict[str, Any]) -> dict[str, Any]:
         wanted = str(args.get("call", ""))
@@ -575,13 +594,6 @@ def change_message(mailboxes: Any, mailbox: str, ident: str, action: str) -> dic
     elif message.folder == "new":
         mailboxes.move(message, "old")
     return message.as_dict()
-
-
-def _ip(args: Mapping[str, Any]) -> str:
-    try:
-        return str(ipaddress.ip_address(str(args.get("ip", ""))))
-    except ValueError:
-        raise ActionError("400 Bad Request", "ip must be an IPv4 or IPv6 address") from None
 
 
 __all__ = ["LocalApi", "Invalid", "BoxUnreachable", "ExtensionView", "BanState", "Applied", "box_actions",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from firmware.ivr.schema import FieldError
+from firmware.schema import FieldError
 
 PORT_NAME = re.compile(r"(fxs|fxo)\d{1,3}|dahdi\d{1,3}")
 

@@ -25,12 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable, Mapping
 
-from firmware.ivr.schema import FieldError
-from firmware.media.recorder import POLICIES
+from firmware.schema import RECORDING_MODES, FieldError
 
 __all__ = ["MODES", "RecordingPolicy", "validate_recording_policy", "recording_policy", "decide"]
 
-MODES = POLICIES
+MODES = RECORDING_MODES
 SECTION_FIELDS = ("extensions", "numbers")
 # Strongest first: a party that says "never" keeps the call unrecorded whatever others say.
 _PRECEDENCE = ("never", "always", "on-demand")

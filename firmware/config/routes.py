@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from firmware.ivr.schema import FieldError
+from firmware.schema import FieldError
 
 FIELDS = ("name", "pattern", "strip", "prepend", "lines")
 _TOKEN = re.compile(r"[0-9*#XZN]|\[[0-9](?:-[0-9])?(?:[0-9](?:-[0-9])?)*\]")

@@ -18,7 +18,7 @@ import re
 from typing import Any, Mapping
 
 from firmware.config.pins import is_pin_hash
-from firmware.ivr.schema import FieldError
+from firmware.schema import FieldError
 
 MAX_SECONDS = (10, 3600)
 DEFAULT_MAX_SECONDS = 180

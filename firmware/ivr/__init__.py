@@ -2,12 +2,6 @@
 
 ``menu.IvrSession`` is driven by an application leg (firmware/pbx/apps.py) over media events;
 ``timecond.TimeCondition`` picks the day or night destination; ``schema.validate`` checks a
-configuration document and names the path of every bad field.
+configuration document and names the path of every bad field. Import them by module name: the
+package re-exports nothing, so what needs one of them does not load the others.
 """
-
-from .menu import File, Hangup, IvrSession, Menu, Play, Route, Say, StopPlayback
-from .schema import DocumentError, FieldError, check, validate
-from .timecond import TimeCondition
-
-__all__ = ["IvrSession", "Menu", "Play", "StopPlayback", "Route", "Hangup", "Say", "File",
-           "TimeCondition", "validate", "check", "FieldError", "DocumentError"]

@@ -21,27 +21,19 @@ never leave.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Collection, Iterable, Mapping
+
+from firmware.schema import FieldError
 
 from .menu import DTMF_KEYS, GOTO_KINDS, ROUTE_KINDS
 from .timecond import TimeCondition, parse_time_condition
 
-__all__ = ["FieldError", "DocumentError", "validate", "check"]
+__all__ = ["DocumentError", "validate", "check"]
 
 MENU_FIELDS = frozenset({"id", "name", "greeting", "options", "timeout", "retries", "invalid", "on_timeout",
                          "fallback", "dial_by_extension", "inter_digit_timeout"})
 DEST_FIELDS = frozenset({"goto", "target", "extension_prefix", "reason"})
 NEEDS_TARGET = ROUTE_KINDS | {"menu"}
-
-
-@dataclass(frozen=True)
-class FieldError:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 class DocumentError(ValueError):

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from firmware.media.player import SharedSource
     from firmware.media.recorder import RecordingStore
-    from firmware.store.db import Writer
+    from firmware.store.writer import Writer
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from firmware.sip import endpoint as ep
 from firmware.sip.endpoint import Flow
 from firmware.sip.message import ParseError, Request, Response, make_response, new_tag
 from firmware.sip.transaction import ClientTransaction, ServerTransaction
-from firmware.store.db import Writer
+from firmware.store.writer import Writer
 
 from .admission import Admission, OverloadStarted, Refusal, Sample
 from .features import FEATURES

@@ -1,9 +1,14 @@
 """The database: configuration (source of truth), registrations, CDR and the queue log, in one SQLite file.
 
 WAL with ``synchronous=FULL``: a commit is on the disk before it returns, so a power cut loses no
-committed CDR. Writes of the call path go through :class:`Writer`, which commits whatever is queued in
-one transaction (group commit): under load many calls share one fsync; when idle, a row is committed
-within milliseconds of being queued. Schema changes are numbered migrations (``PRAGMA user_version``).
+committed CDR. Writes of the call path go through firmware.store.writer.Writer, which commits whatever is
+queued in one transaction (group commit): under load many calls share one fsync; when idle, a row is
+committed within milliseconds of being queued. Schema changes are numbered migrations (``PRAGMA user_version``).
+
+The box and the CLI open the Store on their event loop (``Store.open``: aiosqlite, the disk waits in
+its thread). The web admin has no event loop, only worker threads that may wait: it opens the same
+Store over a plain sqlite3 connection (``Store.open_blocking``) and runs each of its coroutines to the
+end at once (``run_blocking``), so both go through the same queries and migrations.
 
 The file holds every SIP secret: it is created 0600 in a 0700 directory (firmware.store.datadir), and
 ``secure_delete`` overwrites what a change removes, so a replaced secret does not linger in the
@@ -12,16 +17,13 @@ file's free space.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
-
-import aiosqlite
+from typing import Any, Awaitable, Callable, Coroutine, Iterable, Protocol, Sequence, TypeVar
 
 from firmware.acd.events import Kind, QueueEvent
 from firmware.store.datadir import private_dir, private_file
@@ -30,9 +32,30 @@ from firmware.config.pins import seal_pins
 log = logging.getLogger(__name__)
 
 DB_NAME = "linebox.db"
+T = TypeVar("T")
 
 
-async def _hash_voicemail_pins(conn: aiosqlite.Connection) -> bool:
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    async def fetchone(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """What the Store asks of its connection: the part of aiosqlite.Connection it uses, which
+    BlockingConnection offers too."""
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ...) -> Cursor: ...
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ...) -> Iterable[Any]: ...
+
+    async def commit(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def _hash_voicemail_pins(conn: Connection) -> bool:
     """Schema 5: voicemail PINs stored in the clear become salted hashes (firmware.config.pins).
     True if one was rewritten: its old bytes are then purged from the file (Store._purge)."""
     row = await (await conn.execute("SELECT document FROM documents WHERE name = 'voicemail'")).fetchone()
@@ -46,7 +69,7 @@ async def _hash_voicemail_pins(conn: aiosqlite.Connection) -> bool:
     return True
 
 
-Migration = str | Callable[[aiosqlite.Connection], Awaitable[bool]]
+Migration = str | Callable[[Connection], Awaitable[bool]]
 
 # Each entry moves the schema from version i to i+1: SQL, or a function for a change of data
 # (it returns whether it rewrote secrets). Never edit a released entry: add one.
@@ -194,17 +217,30 @@ class CdrRecord:
 class Store:
     """The database of one LineBox data directory."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
 
     @classmethod
     async def open(cls, data_dir: Path) -> "Store":
-        private_dir(data_dir)
-        path = data_dir / DB_NAME
-        private_file(path)  # 0600 before SQLite opens it; its -wal and -shm take the same mode
+        import aiosqlite  # and asyncio with it: not in the web admin, which opens the Store blocking
+
+        path = _private_path(data_dir)
         conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
+        conn.row_factory = sqlite3.Row
+        return await cls._prepared(conn, path)
+
+    @classmethod
+    def open_blocking(cls, data_dir: Path) -> "Store":
+        """The Store over a plain sqlite3 connection, for threads that may wait on the disk; its
+        coroutines are run with ``run_blocking``, under one lock (the connection is shared)."""
+        path = _private_path(data_dir)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return run_blocking(cls._prepared(BlockingConnection(conn), path))
+
+    @classmethod
+    async def _prepared(cls, conn: Connection, path: Path) -> "Store":
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
         await conn.execute("PRAGMA busy_timeout=5000")
@@ -430,120 +466,50 @@ def _statements(script: str) -> Iterable[str]:
         raise ValueError(f"incomplete statement in migration: {buf.strip()[:60]}")
 
 
-# --- the write path of calls and registrations ---------------------------------------------------
-
-_CDR_UPSERT = (
-    "INSERT INTO cdr (id, call_id, caller, callee, start, answer, end, disposition, duration, billsec, cause,"
-    " recording) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT(id) DO UPDATE SET answer = excluded.answer, end = excluded.end,"
-    " disposition = excluded.disposition, duration = excluded.duration, billsec = excluded.billsec,"
-    " cause = excluded.cause, recording = excluded.recording"
-)
-_QUEUE_EVENT_INSERT = (
-    "INSERT INTO queue_log (time, queue, kind, call_id, agent, wait, talk, wrapup, position, reason)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_BINDING_UPSERT = (
-    "INSERT INTO registrations (aor, contact, expires_at, transport, source, call_id, cseq, user_agent)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT(aor, contact) DO UPDATE SET expires_at = excluded.expires_at, transport = excluded.transport,"
-    " source = excluded.source, call_id = excluded.call_id, cseq = excluded.cseq, user_agent = excluded.user_agent"
-)
+def _private_path(data_dir: Path) -> Path:
+    private_dir(data_dir)
+    path = data_dir / DB_NAME
+    private_file(path)  # 0600 before SQLite opens it; its -wal and -shm take the same mode
+    return path
 
 
-class Writer:
-    """Group commit for the call path: callers queue rows and go on; one task commits them.
+class _BlockingCursor:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
 
-    Nothing on the call path awaits the disk. Each batch is one transaction, so a crash leaves
-    either all or none of it, and with synchronous=FULL a committed batch survives a power cut.
-    """
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._queue: list[tuple[str, tuple[Any, ...]]] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
-        self.commits = 0
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="db-writer")
 
-    def cdr(self, rec: CdrRecord) -> None:
-        self._put(_CDR_UPSERT, (rec.id, rec.call_id, rec.caller, rec.callee, rec.start, rec.answer, rec.end,
-                                rec.disposition, rec.duration, rec.billsec, rec.cause, rec.recording))
+class BlockingConnection:
+    """A sqlite3 connection with aiosqlite's coroutine methods: each one does its work before it
+    returns, so a Store coroutine over it never suspends (see ``run_blocking``)."""
 
-    def queue_event(self, ev: QueueEvent) -> None:
-        """Appends one line of the queue log (committed with the next batch)."""
-        self._put(_QUEUE_EVENT_INSERT, (ev.time, ev.queue, Kind(ev.kind).value, ev.call_id, ev.agent, ev.wait,
-                                        ev.talk, ev.wrapup, ev.position, ev.reason))
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
 
-    def binding(self, b: Binding) -> None:
-        self._put(_BINDING_UPSERT, (b.aor, b.contact, b.expires_at, b.transport, f"{b.source[0]} {b.source[1]}",
-                                    b.call_id, b.cseq, b.user_agent))
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _BlockingCursor:
+        return _BlockingCursor(self._conn.execute(sql, parameters))
 
-    def remove_binding(self, aor: str, contact: str) -> None:
-        self._put("DELETE FROM registrations WHERE aor = ? AND contact = ?", (aor, contact))
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        return self._conn.execute(sql, parameters).fetchall()
 
-    def expire_bindings(self, now: float) -> None:
-        self._put("DELETE FROM registrations WHERE expires_at <= ?", (now,))
+    async def commit(self) -> None:
+        self._conn.commit()
 
-    def heartbeat(self, now: float) -> None:
-        self._put("INSERT INTO meta (key, value) VALUES ('alive_at', ?)"
-                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (repr(now),))
+    async def close(self) -> None:
+        self._conn.close()
 
-    def _put(self, sql: str, args: tuple[Any, ...]) -> None:
-        self._queue.append((sql, args))
-        self._idle.clear()
-        self._wake.set()
 
-    async def flush(self) -> None:
-        """Waits until everything queued so far is committed."""
-        if self._task is None:
-            await self._commit_pending()
-            return
-        await self._idle.wait()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await self.flush()
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        await self._commit_pending()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self._commit_pending()
-            except Exception:  # keep the writer alive: the rows stay queued and are retried
-                log.exception("database write failed; retrying in 1 s")
-                await asyncio.sleep(1.0)
-                self._wake.set()
-
-    async def _commit_pending(self) -> None:
-        if not self._queue:
-            self._idle.set()
-            return
-        batch, self._queue = self._queue, []
-        conn = self.store.conn
-        try:
-            await conn.execute("BEGIN IMMEDIATE")
-            for sql, args in batch:
-                await conn.execute(sql, args)
-            await conn.execute("COMMIT")
-        except BaseException:
-            try:
-                await conn.execute("ROLLBACK")
-            finally:
-                self._queue[:0] = batch
-            raise
-        self.commits += 1
-        if not self._queue:
-            self._idle.set()
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs a coroutine of a Store opened with ``Store.open_blocking`` to its end, in this thread."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a Store coroutine waited on something other than its BlockingConnection")

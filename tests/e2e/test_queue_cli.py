@@ -99,7 +99,8 @@ def test_a_bad_queue_field_is_named_and_nothing_changes(data: Path, tmp_path: Pa
 async def write_log(data: Path) -> None:
     from firmware.acd.events import Kind as K
     from firmware.acd.events import QueueEvent as E
-    from firmware.store.db import Store, Writer
+    from firmware.store.db import Store
+    from firmware.store.writer import Writer
 
     t = T0
     events = [

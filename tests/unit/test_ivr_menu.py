@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from firmware.ivr.menu import File, Hangup, IvrSession, Menu, Play, Route, Say, StopPlayback
-from firmware.ivr.schema import FieldError, check, DocumentError, validate
+from firmware.ivr.schema import check, DocumentError, validate
+from firmware.schema import FieldError
 
 EXTENSIONS = {"1001", "1002", "2001"}
 WITH_10 = EXTENSIONS | {"10"}  # not prefix-free: 10 and 1001

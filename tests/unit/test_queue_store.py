@@ -12,7 +12,8 @@ import textwrap
 from pathlib import Path
 
 from firmware.acd.events import Kind, QueueEvent
-from firmware.store.db import DB_NAME, MIGRATIONS, CdrRecord, Store, Writer, _statements
+from firmware.store.db import DB_NAME, MIGRATIONS, CdrRecord, Store, _statements
+from firmware.store.writer import Writer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -136,7 +137,8 @@ def test_a_kill_mid_stream_loses_at_most_the_uncommitted_tail(tmp_path: Path) ->
         sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
         from firmware.acd.events import Kind, QueueEvent
-        from firmware.store.db import Store, Writer
+        from firmware.store.db import Store
+        from firmware.store.writer import Writer
 
         async def main():
             store = await Store.open(Path({str(tmp_path)!r}))

@@ -6,7 +6,10 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from firmware.store.db import MIGRATIONS, Binding, CdrRecord, Store, Writer
+import pytest
+
+from firmware.store.db import MIGRATIONS, Binding, CdrRecord, Store, run_blocking
+from firmware.store.writer import Writer
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -29,6 +32,32 @@ def test_migrations_bring_a_new_database_to_the_latest_schema(tmp_path: Path) ->
         await again.close()
 
     run(go())
+
+
+def test_the_blocking_store_is_the_same_database_without_an_event_loop(tmp_path: Path) -> None:
+    """The web admin's path: the Store over plain sqlite3, each coroutine run to its end in the
+    calling thread, with the migrations and queries the box uses; one that would wait on
+    anything but the database is refused rather than left half done."""
+    store = Store.open_blocking(tmp_path)
+    try:
+        (version,) = run_blocking(run_blocking(store.conn.execute("PRAGMA user_version")).fetchone())
+        assert version == len(MIGRATIONS)
+        r0 = run_blocking(store.config_rev())
+        run_blocking(store.add_extension("1001", "Secret-Pass-1", "Front"))
+        assert run_blocking(store.config_rev()) == r0 + 1
+    finally:
+        run_blocking(store.close())
+
+    async def read() -> list[str]:
+        again = await Store.open(tmp_path)
+        try:
+            return [e.name for e in await again.extensions()]
+        finally:
+            await again.close()
+
+    assert run(read()) == ["Front"]  # what the box's Store sees
+    with pytest.raises(RuntimeError):
+        run_blocking(asyncio.sleep(0))
 
 
 def test_config_changes_bump_the_revision_the_daemon_watches(tmp_path: Path) -> None:
@@ -85,7 +114,8 @@ def test_retention_forgets_old_cdrs_and_queue_log_together(tmp_path):
     import asyncio
 
     from firmware.acd.events import Kind, QueueEvent
-    from firmware.store.db import CdrRecord, Store, Writer
+    from firmware.store.db import CdrRecord, Store
+    from firmware.store.writer import Writer
 
     async def scenario():
         store = await Store.open(tmp_path)

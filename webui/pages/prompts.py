@@ -19,7 +19,6 @@ import bottle
 from bottle import request
 
 from firmware.api.localapi import Invalid
-from firmware.ivr.schema import said_texts
 from firmware.prompts import PromptMissing, PromptSet, language, said_name
 from firmware.prompts.uploads import default_name, uploads_dir
 from webui.pages._ivrdoc import menus
@@ -143,6 +142,8 @@ class PromptPages:
             except PromptMissing:
                 return None
         if kind == "say":
+            from firmware.ivr.schema import said_texts  # the IVR's rules: not loaded until a preview needs them
+
             texts = said_texts(self.api.export_document().get("ivr") or {})
             if name in {said_name(t) for t in texts}:
                 return self.api.data / "prompts" / "say" / f"{name}.wav"

@@ -18,7 +18,8 @@ from urllib.parse import quote
 import bottle
 from bottle import request
 
-from firmware.acd.schema import DEFAULTS
+# firmware.acd.schema's DEFAULTS is imported where it is read: that module brings the IVR's rules
+# and the queue engine, which the web admin needs from the first queue page on, not at start.
 from firmware.acd.strategies import STRATEGIES
 from firmware.api.localapi import BoxUnreachable, Invalid
 from webui.app import applied_text
@@ -102,6 +103,8 @@ def _str(v: Any) -> str:
 
 
 def form_values(q: Mapping[str, Any]) -> dict[str, Any]:
+    from firmware.acd.schema import DEFAULTS
+
     d = {**DEFAULTS, **q}
     form: dict[str, Any] = {"id": str(q.get("id", "")), "number": str(q.get("number", "")), "name": d["name"],
                             "strategy": d["strategy"]}
@@ -141,6 +144,8 @@ def form_from_request() -> dict[str, Any]:
 
 def queue_from_form(form: Mapping[str, Any], index: int, fm: FieldMap) -> dict[str, Any]:
     """The queue document of a form; ``fm`` learns which field each path came from."""
+    from firmware.acd.schema import DEFAULTS
+
     ident = form["id"]
     path = f"queues[{ident}]"
     fm.add(f"queues[{index}]", "id")
@@ -238,6 +243,8 @@ class QueuePages:
             return {}
 
     def index(self, errors: dict[str, str] | None = None, status: int = 200) -> str:
+        from firmware.acd.schema import DEFAULTS
+
         doc = self.api.export_document()
         return self.admin._render("queues", status, queues=[{**DEFAULTS, **q} for q in _queues(doc)],
                                   live=self._live(), errors=errors or {},
@@ -264,6 +271,8 @@ class QueuePages:
                                   live=self._live().get(ident), css=CSS)
 
     def save(self, ident: str) -> str:
+        from firmware.acd.schema import DEFAULTS
+
         doc = self.api.export_document()
         queues = _queues(doc)
         index = next((i for i, q in enumerate(queues) if q.get("id") == ident), None)
