@@ -45,7 +45,9 @@ them go to the engine's one ``RecordingWriter`` thread, where
 ``TapRecording`` = ``TapTimeline`` (placement by RTP timestamp on the wall
 clock, gaps as silence, bulk G.711 decode) + ``CallRecorder`` (interleave or
 mono mix, the ``.part`` file) does the work. terminal.BridgeRecording is the
-loop side.
+loop side. A file can change hands mid-recording (``CallRecorder.suspend`` and
+``resume``, ``TapRecording.suspend``/``resume``): a bridge relayed by a media
+worker process is recorded there, by this same code.
 """
 
 from __future__ import annotations
@@ -68,14 +70,11 @@ from .wav import (WAVE_FORMAT_ALAW, WAVE_FORMAT_MULAW, WAVE_FORMAT_PCM, WavError
                   header_updates, make_header, repair)
 
 __all__ = ["CallRecorder", "RecordingStore", "RecordingStopped", "DiskFull",
-           "recover_all", "PART_SUFFIX"]
+           "recover_all", "recover", "PART_SUFFIX"]
 
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
-# When a call is recorded: the words of every recording policy (firmware.config.recpolicy, a
-# queue's own "recording"), defined here, below everything that names them.
-POLICIES = ("always", "never", "on-demand")
 _FORMATS = {"pcm16": WAVE_FORMAT_PCM, "ulaw": WAVE_FORMAT_MULAW, "alaw": WAVE_FORMAT_ALAW}
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
@@ -85,7 +84,7 @@ class RecordingStopped:
     """Media event: a recording ended and its file is final."""
     path: str
     seconds: float
-    reason: str = "closed"          # "closed" | "disk_full" | "error"
+    reason: str = "closed"          # "closed" | "disk_full" | "error" | "lost" (its media worker died)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,8 @@ class CallRecorder:
                  encoding: str = "pcm16", chunk_seconds: float = 1.0,
                  max_buffer_seconds: float = 10.0, min_free_bytes: int = 0,
                  sync_every: float | None = None,
-                 account: Callable[[int, str | None], None] | None = None) -> None:
+                 account: Callable[[int, str | None], None] | None = None,
+                 resume: tuple[int, int] | None = None) -> None:
         if mode not in ("stereo", "mono"):
             raise ValueError(f"mode must be 'stereo' or 'mono', not {mode!r}")
         if encoding not in _FORMATS:
@@ -151,6 +151,10 @@ class CallRecorder:
         self._max_buffer = int(max_buffer_seconds * rate)
         self._sync_bytes = int(sync_every * rate * self._block) if sync_every else 0
         self.min_free_bytes = min_free_bytes
+        # What another process needs to go on writing this file (``suspend``).
+        self._options = {"mode": mode, "rate": rate, "encoding": encoding, "chunk_seconds": chunk_seconds,
+                         "max_buffer_seconds": max_buffer_seconds, "min_free_bytes": min_free_bytes,
+                         "sync_every": sync_every}
         self._lock = threading.Lock()                    # buffers (write vs flush)
         self._io_lock = threading.Lock()                 # the file (flush vs close)
         self._left = bytearray()
@@ -162,22 +166,49 @@ class CallRecorder:
         self._closed = False
         # The store's running total (RecordingStore.usage): octets added to the file as they are
         # written, and the final name once renamed. Never a directory scan.
-        self._account = account
+        self.account = account
         self.disk_full: DiskFull | None = None
         self._result: RecordingStopped | None = None
+        self._header_len = 0
+        if resume is None:
+            self._create()
+        else:
+            self._reopen(*resume)
+
+    def _create(self) -> None:
         # O_EXCL: never clobber a recording (a leftover .part is recover_all's).
         self._fd = os.open(self.part_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        self._header_len = 0
         try:
-            header = make_header(self._fmt, rate, self.channels, 0)
+            header = make_header(self._fmt, self.rate, self.channels, 0)
             self._write_all(header)
             self._header_len = len(header)
-            if account is not None:
-                account(len(header), None)
+            if self.account is not None:
+                self.account(len(header), None)
         except OSError:
             os.close(self._fd)
             os.unlink(self.part_path)
             raise
+
+    def _reopen(self, header_len: int, data_size: int) -> None:
+        self._fd = os.open(self.part_path, os.O_WRONLY)
+        os.lseek(self._fd, header_len + data_size, os.SEEK_SET)
+        self._header_len, self._data_size = header_len, data_size
+
+    def suspend(self) -> dict | None:
+        """Flush and close the file unfinished, for another recorder to go on writing it
+        (``CallRecorder(state["path"], **state["options"], resume=state["at"])``, in this process
+        or another); meanwhile it is a ``.part`` like any other, recoverable after a crash. The
+        description, or None if the recording stopped instead (``close`` says how). This
+        recorder is done with either way."""
+        if self.flush() is not None:
+            return None
+        with self._io_lock:
+            if self._stopped:
+                return None
+            self._stopped = self._closed = True
+            os.close(self._fd)
+        return {"path": self.path, "options": self._options, "at": [self._header_len, self._data_size],
+                "seconds": self.frames_on_disk / self.rate}
 
     # --- packet path ------------------------------------------------------
 
@@ -210,6 +241,11 @@ class CallRecorder:
     def seconds(self) -> float:
         """Audio written so far (flushed or buffered)."""
         return (self._data_size // self._block + self._pending) / self.rate
+
+    @property
+    def frames_on_disk(self) -> int:
+        """Sample frames (one sample per channel) written to the file so far."""
+        return self._data_size // self._block
 
     # --- I/O side -----------------------------------------------------------
 
@@ -254,15 +290,15 @@ class CallRecorder:
                     written += self._os_write(self._fd, view[written:])
             except OSError as e:
                 self._data_size += written
-                if self._account is not None:
-                    self._account(written, None)
+                if self.account is not None:
+                    self.account(written, None)
                 if e.errno in _NO_SPACE:
                     return self._stop_disk_full(None, os.strerror(e.errno))
                 self._finalize("error")
                 raise
             self._data_size += written
-            if self._account is not None:
-                self._account(written, None)
+            if self.account is not None:
+                self.account(written, None)
             if self._sync_bytes:
                 self._since_sync += written
                 if self._since_sync >= self._sync_bytes:
@@ -296,8 +332,8 @@ class CallRecorder:
         os.close(fd)
         os.replace(self.part_path, self.path)
         _fsync_dir(self.directory)
-        if self._account is not None:   # the cut partial frame, then the name it is kept under
-            self._account(end + (size & 1) - self._header_len - self._data_size, self.path)
+        if self.account is not None:   # the cut partial frame, then the name it is kept under
+            self.account(end + (size & 1) - self._header_len - self._data_size, self.path)
         self._data_size = size
         self._result = RecordingStopped(self.path, size // self._block / self.rate, reason)
 
@@ -396,12 +432,13 @@ class TapTimeline:
       later by that much less one packet. ±100 ppm costs one such step every
       10-15 minutes.
 
-    Positions are in samples since the recording started (``start``).
+    Positions are in samples since the recording started (``start``); ``base`` samples are
+    handed out already (a file another process began: see ``TapRecording.suspend``).
     """
 
     def __init__(self, start: float, laws: tuple[str, str], *, rate: int = 8000,
                  hold: float = 0.2, ahead: float = 0.08, resync: float = 1.0,
-                 drift: float = 0.1, drift_batches: int = 10) -> None:
+                 drift: float = 0.1, drift_batches: int = 10, base: int = 0) -> None:
         self.start = start
         self.rate = rate
         self.hold = int(hold * rate)
@@ -409,7 +446,7 @@ class TapTimeline:
         self.resync = int(resync * rate)
         self.drift = int(drift * rate)
         self.drift_batches = drift_batches
-        self.base = 0                       # samples handed out so far (per channel)
+        self.base = base                    # samples handed out so far (per channel)
         self.resyncs = 0
         self.late = 0                       # packets for a position already handed out
         self.laws = laws
@@ -421,10 +458,12 @@ class TapTimeline:
         self._streams = (_Stream(laws[0]), _Stream(laws[1]))
 
     def feed(self, now: float, left: list, right: list,
-             final: bool = False) -> tuple[bytes, bytes]:
+             final: bool = False, pad: bool = True) -> tuple[bytes, bytes]:
         """Place a batch (raw RTP packets per side, taken at ``now``); the PCM that is ready.
 
-        ``final``: the recording ends at ``now``: everything placed comes out."""
+        ``final``: everything placed comes out, and with ``pad`` silence up to ``now`` (the
+        recording ends at ``now``). Without ``pad`` the time after the last packet is left to
+        whoever goes on with the file: its first packets may land there."""
         now_pos = int((now - self.start) * self.rate)
         a, b = self._streams
         if left:
@@ -433,7 +472,7 @@ class TapTimeline:
             self._place(b, right, now_pos)
         base = self.base
         if final:
-            end = max(now_pos, base + (len(a.pcm) >> 1), base + (len(b.pcm) >> 1))
+            end = max(now_pos if pad else base, base + (len(a.pcm) >> 1), base + (len(b.pcm) >> 1))
         else:
             end = now_pos - self.hold
         n = end - base
@@ -573,16 +612,25 @@ class TapRecording:
     ``finish`` after every batch (on a disk helper thread: it fsyncs). A
     batch whose flush hits a full disk (or another write error) ends the
     recording there: the recorder has finalised its file, and the events to
-    report are returned.
+    report are returned. ``suspend`` instead of ``finish`` leaves the file to
+    another ``TapRecording`` (``resume``), e.g. in a media worker process.
     """
 
     def __init__(self, recorder: CallRecorder, start: float, laws: tuple[str, str]) -> None:
         self.recorder = recorder
-        self.timeline = TapTimeline(start, laws, rate=recorder.rate)
+        self.timeline = TapTimeline(start, laws, rate=recorder.rate, base=recorder.frames_on_disk)
         self.ended: RecordingStopped | None = None
 
+    @classmethod
+    def resume(cls, state: dict, laws: tuple[str, str],
+               account: Callable[[int, str | None], None] | None = None) -> "TapRecording":
+        """Go on with a file ``suspend`` described, on the same timeline (``start`` is a
+        time.monotonic() time, one clock for every process of the box)."""
+        recorder = CallRecorder(state["path"], **state["options"], account=account, resume=tuple(state["at"]))
+        return cls(recorder, state["start"], laws)
+
     def batch(self, now: float, left: list, right: list, laws: tuple[str, str],
-              final: bool = False) -> list:
+              final: bool = False, pad: bool = True) -> list:
         """Place and write one batch; [] normally, [DiskFull?, RecordingStopped] if it ended."""
         if self.ended is not None:
             return []
@@ -591,7 +639,7 @@ class TapRecording:
             tl.set_laws(laws)
         rec = self.recorder
         try:
-            pcm_l, pcm_r = tl.feed(now, left, right, final)
+            pcm_l, pcm_r = tl.feed(now, left, right, final, pad)
             if pcm_l:
                 full = rec.write(pcm_l, pcm_r) or rec.flush()
                 if full is not None:
@@ -616,6 +664,22 @@ class TapRecording:
             self.ended = self.recorder.close()
             events = [self.ended]
         return events, self.ended
+
+    def suspend(self, now: float, left: list, right: list,
+                laws: tuple[str, str]) -> tuple[list, dict | None]:
+        """The last batch here, every placed sample written, the file closed unfinished.
+
+        Returns the events not reported yet and the description ``resume`` takes; None in
+        its place if a batch ended the recording (the events say how)."""
+        events = self.batch(now, left, right, laws, final=True, pad=False)
+        if self.ended is not None:
+            return events, None
+        state = self.recorder.suspend()
+        if state is None:
+            self.ended = self.recorder.close()
+            return [self.ended], None
+        state["start"] = self.timeline.start
+        return events, state
 
 
 class RecordingWriter:
@@ -709,31 +773,38 @@ class RecordingWriter:
 def recover_all(directory: str) -> list[str]:
     """At start-up: repair every unfinished ``*.wav.part`` and rename it to ``.wav``.
 
-    Must run before any recorder of this process opens files there. An empty
-    part (the crash came before the header) is removed; one that is not a WAV
-    at all is renamed ``*.bad`` and left for a human.
+    Must run before any recorder of this process opens files there.
     """
     done = []
     for name in sorted(os.listdir(directory)):
-        if not name.endswith(PART_SUFFIX):
-            continue
-        part = os.path.join(directory, name)
-        final = part[:-len(PART_SUFFIX)]
-        if os.path.getsize(part) == 0:
-            os.unlink(part)
-            continue
-        try:
-            report = repair(part)
-        except WavError as e:
-            log.error("cannot recover %s: %s", part, e)
-            os.replace(part, part + ".bad")
-            continue
-        os.replace(part, final)
-        log.info("recovered %s: %.2f s", final, report.seconds)
-        done.append(final)
-    if done:
-        _fsync_dir(directory)
+        if name.endswith(PART_SUFFIX):
+            found = recover(os.path.join(directory, name))
+            if found is not None:
+                done.append(found[0])
     return done
+
+
+def recover(part: str) -> tuple[str, float] | None:
+    """Repair one unfinished recording and rename it to its final name: (that name, seconds).
+
+    None for a part that holds nothing (the crash came before the header: removed) or is not
+    a WAV at all (renamed ``*.bad`` and left for a human). Nobody may be writing it: its
+    writer is dead or this process is starting.
+    """
+    final = part[:-len(PART_SUFFIX)]
+    if os.path.getsize(part) == 0:
+        os.unlink(part)
+        return None
+    try:
+        report = repair(part)
+    except WavError as e:
+        log.error("cannot recover %s: %s", part, e)
+        os.replace(part, part + ".bad")
+        return None
+    os.replace(part, final)
+    _fsync_dir(os.path.dirname(final))
+    log.info("recovered %s: %.2f s", final, report.seconds)
+    return final, report.seconds
 
 
 class _Tally:

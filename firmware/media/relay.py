@@ -498,9 +498,9 @@ class Bridge:
         ``codecs`` are the G.711 laws ("PCMU"/"PCMA") each side sends. Each
         packet relayed is appended to a per-side list (the tap); batches go to
         the engine's writer thread, which lays them out and writes the file
-        (see terminal.BridgeRecording). A bridge relayed by a media worker keeps
-        its recording here: the worker forwards what its taps took (workers.py).
-        Events (DiskFull, RecordingStopped) go to ``on_event``.
+        (see terminal.BridgeRecording). A bridge relayed by a media worker is
+        recorded there, the file going with it (workers.py); the decisions and
+        the events stay here. Events (DiskFull, RecordingStopped) go to ``on_event``.
         """
         if self.closed:
             raise MediaError("bridge is closed")
@@ -516,11 +516,12 @@ class Bridge:
             return None
         return rec.stop()
 
-    def _taps_changed(self) -> None:
-        """A recording set or removed the taps on this bridge's sides (terminal.BridgeRecording):
-        a worker relaying it starts or stops forwarding the tapped packets here."""
+    def _taps_changed(self, recording, finish: bool = False) -> None:
+        """A recording set (``recording``) or removed (None) the taps on this bridge's sides
+        (terminal.BridgeRecording): a worker relaying it starts recording it there, or stops
+        (and with ``finish`` finishes the file there rather than giving it back)."""
         if self.worker is not None:
-            self._engine.workers.taps_changed(self)
+            self._engine.workers.taps_changed(self, recording, finish)
 
     def close(self) -> None:
         """Stop relaying; the endpoints stay open (they may be bridged again)."""

@@ -6,7 +6,8 @@ The PBX never touches RTP (STYLE.md §5). For an IVR, a prompt, a feature code
 reports ``DigitDetected``, ``PlaybackFinished`` and ``MediaTimeout`` back
 through ``on_event``. ``BridgeRecording`` records a relayed call: a tap on
 both directions of a ``Bridge`` that only lists the packets; the engine's
-recording thread does the rest in batches (see its doc).
+recording thread does the rest in batches, in the media worker relaying the
+bridge if there is one (see its doc).
 
 Receive path (``on_rtp``, called by the relay for an endpoint that is not
 bridged): RFC 4733 packets (PT == ``te_pt``) go to a ``DtmfReceiver``; audio
@@ -33,8 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import time
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from struct import Struct
 from typing import Callable, Union
@@ -43,8 +47,8 @@ from .dtmf import DigitDetected, DtmfDetector, DtmfReceiver
 from .g711 import alaw2lin, ulaw2lin
 from .jitterbuffer import JitterBuffer, conceal
 from .player import CODECS, FRAME, Playlist, SharedSource, silence_payload
-from .recorder import (CallRecorder, DiskFull, RecordingStopped, RecordingWriter, TapRecording,
-                       rtp_payload)
+from .recorder import (PART_SUFFIX, CallRecorder, DiskFull, RecordingStopped, RecordingWriter,
+                       TapRecording, recover, rtp_payload)
 from .relay import Endpoint, MediaEngine, MediaError
 
 __all__ = ["Terminal", "BridgeRecording", "PlaybackFinished", "MediaTimeout", "MediaEvent",
@@ -441,8 +445,14 @@ class _TapService:
         self._slot = 0
         self._timer: asyncio.TimerHandle | None = None
         self.recordings = 0
+        self.packets = 0                 # tapped packets laid out in this process
+
+    def __contains__(self, rec: "BridgeRecording") -> bool:
+        return any(rec in slot for slot in self.slots)
 
     def add(self, rec: "BridgeRecording") -> None:
+        if rec in self:
+            return
         min(self.slots, key=len)[rec] = None
         self.recordings += 1
         if self._timer is None:
@@ -477,28 +487,50 @@ def tap_service(engine: MediaEngine) -> _TapService:
     return svc
 
 
+def _repaired(part: str) -> tuple[str, float, int] | None:
+    """A dead writer's ``.part`` repaired under its final name: (name, seconds, octets)."""
+    found = recover(part)
+    return None if found is None else (*found, os.path.getsize(found[0]))
+
+
 class BridgeRecording:
     """A ``Bridge``'s recording (made by ``Bridge.record``), at little more than relaying cost.
 
     Packet path: the relay's per-packet ``tap`` on each side is the ``append``
     of a list -- a C call, no parsing, no clock, no copy. Every
     ``BATCH_SECONDS`` (staggered across calls) the engine's timer hands both
-    lists, with the loop time, to the engine's one ``RecordingWriter``
+    lists, with the time, to the engine's one ``RecordingWriter``
     thread, where ``TapRecording`` places the packets by RTP timestamp
     (reordering, gaps -> silence, drift; see ``recorder.TapTimeline``),
     decodes each side's G.711 law in bulk, interleaves (caller left, callee
     right; or the mono mix) and writes the ``.part`` file. No clock tick per
-    call: the recording's time is the batches' loop time, so the channels stay
+    call: the recording's time is the batches' time, so the channels stay
     aligned and a side that sends nothing is silence.
 
     ``stop`` hands over the last batch and finalises the file on the same
     thread (in order after every batch); its future resolves on the loop. A
     full disk or a failed write ends the recording by itself: ``DiskFull``
     and ``RecordingStopped`` go to ``on_event``, the call goes on.
+
+    Media workers. A bridge relayed by a media worker (workers.py) is recorded there, by this
+    same class in the worker's process, so no recorded packet crosses into the PBX process.
+    This object stays the recording's owner: it starts, stops, detaches and attaches it and
+    reports its events. A stay of the recording in a worker (a *trip*) begins when the worker
+    is told to tap the bridge for it, and the file follows: the last batch is written where
+    the file was, which closes it unfinished (``TapRecording.suspend``) and sends its
+    description on (``resume``). The file comes back when the worker stops tapping the bridge,
+    unless the worker was told to finish it there (``stop``). One process writes the file at a
+    time; a trip waiting for it collects its packets meanwhile, so none is lost on the way. A
+    worker that dies with the file leaves a ``.part``, repaired at once: the recording ends
+    there (reason "lost"), playable up to the worker's last write.
+
+    Without a ``recorder`` the file is elsewhere yet (the worker's side of a trip): the taps
+    collect until ``resume``; ``account`` then counts what the file grows by here.
     """
 
-    def __init__(self, engine: MediaEngine, bridge, recorder: CallRecorder,
-                 codecs: tuple[str, str], on_event: Callable[[MediaEvent], None] | None) -> None:
+    def __init__(self, engine: MediaEngine, bridge, recorder: CallRecorder | None,
+                 codecs: tuple[str, str], on_event: Callable[[MediaEvent], None] | None, *,
+                 account: Callable[[int, str | None], None] | None = None) -> None:
         laws = self._laws_of(codecs)
         self.engine = engine
         self.bridge = bridge
@@ -506,15 +538,22 @@ class BridgeRecording:
         self._on_event = on_event
         self._laws = laws
         self._svc = tap_service(engine)
-        self._job = TapRecording(recorder, self._loop.time(), laws)
+        self._account = recorder.account if recorder is not None else account
+        # time.monotonic(), not the loop's time: one clock for the PBX and its workers, so the
+        # file's timeline goes on in another process.
+        self._job = TapRecording(recorder, time.monotonic(), laws) if recorder is not None else None
         self._a: list[bytes] = []
         self._b: list[bytes] = []
         self._taps = (self._a.append, self._b.append)
         self._sides: tuple = ()
+        self._onward: deque = deque()          # (worker, trip id): trips waiting for the file, in order
+        self._away: tuple | None = None        # (worker, trip id, the file as sent): the trip writing it
         self._result: RecordingStopped | None = None   # set once reported (stopped or ended)
-        self._stopping: asyncio.Future | None = None
+        self._stopping: tuple[asyncio.Future, bool] | None = None   # and whether to finish the file
+        self._stop_at = 0.0
+        self._salvaging: asyncio.Task | None = None    # held: the loop keeps tasks only weakly
         self._tap(bridge)
-        self._svc.add(self)
+        self._place()
 
     @staticmethod
     def _laws_of(codecs) -> tuple[str, str]:
@@ -524,27 +563,67 @@ class BridgeRecording:
         return (codecs[0], codecs[1])
 
     @property
-    def recorder(self) -> CallRecorder:
-        return self._job.recorder
+    def laws(self) -> tuple[str, str]:
+        return self._laws
+
+    @property
+    def tapping(self) -> bool:
+        """Whether it takes a bridge's packets (not detached, stopped or ended)."""
+        return bool(self._sides)
 
     def _tap(self, bridge) -> None:
         self._sides = (bridge.a._rtp, bridge.b._rtp)
         self._sides[0].tap, self._sides[1].tap = self._taps
-        bridge._taps_changed()
+        bridge._taps_changed(self)
 
-    def _untap(self) -> None:
+    def _untap(self, finish: bool = False) -> None:
+        if not self._sides:
+            return
         for side, tap in zip(self._sides, self._taps):
             if side.tap == tap:
                 side.tap = None
         self._sides = ()
         if self.bridge is not None:
-            self.bridge._taps_changed()
+            self.bridge._taps_changed(None, finish)
 
     def _take(self) -> tuple[float, list[bytes], list[bytes]]:
         a, b = self._a.copy(), self._b.copy()
         self._a.clear()
         self._b.clear()
-        return self._loop.time(), a, b
+        self._svc.packets += len(a) + len(b)
+        return time.monotonic(), a, b
+
+    def _place(self) -> None:
+        """Puts the file to work if it is here: on to the first trip waiting for it, else
+        finished or given up as asked, else written here batch by batch."""
+        job = self._job
+        if job is None or self._result is not None:
+            return
+        if not self._onward and self._stopping is None:
+            self._svc.add(self)
+            return
+        self._svc.remove(self)
+        self._job = None
+        now, a, b = self._take()
+        if self._onward:
+            self._suspend(job, now, a, b, self._sent)
+        elif self._stopping[1]:
+            self._svc.writer.submit(job.finish, self._stop_at, a, b, self._laws, disk=True,
+                                    then=lambda done, error: self._finished(job, done, error))
+        else:
+            self._suspend(job, self._stop_at, a, b, self._stopping[0].set_result)
+
+    def _suspend(self, job: TapRecording, now: float, a: list, b: list, then) -> None:
+        """The last batch here and the file closed unfinished, on the writer thread in order;
+        then ``then(description)``, unless the recording ended on the way."""
+        def done(result, error: BaseException | None) -> None:
+            if error is not None:
+                self._failed(job)
+            elif result[1] is None:
+                self._ended(result[0] or [job.ended])
+            else:
+                then(result[1])
+        self._svc.writer.submit(job.suspend, now, a, b, self._laws, then=done)
 
     def _hand_over(self) -> None:
         """The timer's call: this call's batch to the writer thread."""
@@ -554,26 +633,64 @@ class BridgeRecording:
     def _batched(self, events: list | None, error: BaseException | None) -> None:
         if error is not None:                # logged by the writer; end cleanly all the same
             self.stop()
-        elif events and self._result is None:  # disk full / write error: it ended by itself
+        elif events:                         # disk full / write error: it ended by itself
+            self._ended(events)
+
+    def _finished(self, job: TapRecording, done, error: BaseException | None) -> None:
+        if error is not None:
+            self._failed(job)
+        else:
+            events, result = done
+            self._ended(events or [result])
+
+    def _failed(self, job: TapRecording) -> None:
+        rec = job.recorder
+        self._ended([RecordingStopped(rec.part_path, rec.seconds, "error")])
+
+    def _ended(self, events: list) -> None:
+        """The file is final (or lost): reported once, ending with its RecordingStopped; trips
+        still waiting for it get nothing."""
+        if self._result is None:
             self._result = events[-1]
+            self._job = None
             self._untap()
             self._svc.remove(self)
+            for worker, tid in self._onward:
+                self.engine.workers.send_file(worker, tid, None)
+            self._onward.clear()
             for ev in events:
                 self._emit(ev)
+        if self._stopping is not None and not self._stopping[0].done():
+            fut, finish = self._stopping
+            fut.set_result(self._result if finish else None)
 
     def _emit(self, event: MediaEvent) -> None:
         if self._on_event is not None:
             self._on_event(event)
 
+    def resume(self, state: dict, written: int = 0) -> None:
+        """The file is here (again): go on writing it. ``state`` is what ``TapRecording.suspend``
+        said where it was; ``written`` the octets it grew by there (for the store's total)."""
+        if written and self._account is not None:
+            self._account(written, None)
+        try:
+            self._job = TapRecording.resume(state, self._laws, self._account)
+        except OSError as e:
+            log.error("recording %s: cannot go on with it: %s", state["path"], e)
+            self._ended([RecordingStopped(state["path"] + PART_SUFFIX, state["seconds"], "error")])
+            return
+        self._place()
+
     def detach(self) -> None:
         """Leave the bridge but keep recording: silence goes on until ``attach``.
 
         A call that is transferred keeps its one recording (and so its one CDR link): the
-        ringing while the new party is called is silence in the file, then the new pair."""
+        ringing while the new party is called is silence in the file, then the new pair. A
+        worker that was recording the bridge gives the file back."""
         self._untap()
         self.bridge = None
-        if self._result is None and self._stopping is None:
-            self._hand_over()                # what the old pair sent, with its laws
+        if self in self._svc:                # written here: what the old pair sent, with its laws
+            self._hand_over()
 
     def attach(self, bridge, codecs: tuple[str, str]) -> None:
         """Record ``bridge`` from now on, into the same file (see ``detach``)."""
@@ -587,30 +704,84 @@ class BridgeRecording:
 
     def stop(self) -> asyncio.Future:
         """Stop the taps; the future resolves to RecordingStopped once the file is final
-        (also sent to ``on_event``, once). Idempotent."""
+        (also sent to ``on_event``, once). Idempotent. A worker writing the file finishes it."""
+        return self._leave(finish=True)
+
+    def suspend(self) -> asyncio.Future:
+        """Stop the taps and give the file up unfinished, for another process to go on with
+        (a media worker's trip ends): the future resolves to the description ``resume``
+        takes, or to None if the recording ended (its events went to ``on_event``)."""
+        return self._leave(finish=False)
+
+    def _leave(self, finish: bool) -> asyncio.Future:
         if self._stopping is not None:
-            return self._stopping
-        fut = self._stopping = self._loop.create_future()
-        self._untap()
-        self._svc.remove(self)
-        if self._result is not None:         # ended by itself (disk full): already final
-            fut.set_result(self._result)
-            return fut
-        now, a, b = self._take()
-        self._svc.writer.submit(self._job.finish, now, a, b, self._laws, disk=True,
-                                then=lambda done, error: self._finished(fut, done, error))
+            return self._stopping[0]
+        fut = self._loop.create_future()
+        self._stopping = (fut, finish)
+        self._stop_at = time.monotonic()
+        self._untap(finish)
+        if self._result is not None:
+            fut.set_result(self._result if finish else None)
+        else:
+            self._place()                    # or once the file is here
         return fut
 
-    def _finished(self, fut: asyncio.Future, done, error: BaseException | None) -> None:
-        if error is not None:
-            rec = self.recorder
-            result = RecordingStopped(rec.part_path, rec.seconds, "error")
-            events = [result]
+    def abandon(self) -> None:
+        """Stop without touching the file: its owner is gone (a worker whose PBX died leaves
+        the ``.part`` to the next start's recovery) or it will not come (it ended elsewhere)."""
+        self._untap()
+        self._svc.remove(self)
+        self._job = None
+
+    # --- trips to media workers (called by workers.WorkerPool) -------------------------------
+
+    def _went_to(self, worker, tid: int) -> None:
+        """``worker`` taps the bridge for this recording from now on: the file goes there next."""
+        self._onward.append((worker, tid))
+        self._place()
+
+    def _sent(self, state: dict) -> None:
+        if not self._onward:                 # that worker died meanwhile: the file stays here
+            self.resume(state)
+            return
+        worker, tid = self._onward.popleft()
+        self._away = (worker, tid, state)
+        self.engine.workers.send_file(worker, tid, state)
+
+    def _back(self, state: dict | None, events: list, written: int, finished: str | None) -> None:
+        """The trip writing the file gave it back (``state``), or the recording ended there."""
+        self._away = None
+        if state is not None:
+            self.resume(state, written)
+            return
+        if self._account is not None:
+            self._account(written, finished)
+        self._ended(events)
+
+    def _lost(self, worker, tid: int) -> None:
+        """``worker`` died: a trip of it waiting for the file is dropped, with the packets it
+        held; the file it was writing is repaired where it is, and the recording ends."""
+        if (worker, tid) in self._onward:
+            self._onward.remove((worker, tid))
+            self._place()
+        elif self._away is not None and self._away[:2] == (worker, tid):
+            state = self._away[2]
+            self._away = None
+            self._salvaging = self._loop.create_task(self._salvage(worker.reaped, state))
+
+    async def _salvage(self, reaped: asyncio.Future, state: dict) -> None:
+        await reaped                         # no write of the killed worker's lands after the repair
+        part = state["path"] + PART_SUFFIX
+        try:
+            found = await self._loop.run_in_executor(None, _repaired, part)
+        except OSError as e:                 # e.g. removed by hand: nothing left to keep
+            log.error("recording %s: cannot repair it: %s", part, e)
+            found = None
+        if found is None:
+            final, size, result = None, 0, RecordingStopped(part, state["seconds"], "lost")
         else:
-            events, result = done
-        if self._result is None:
-            self._result = result
-            for ev in events:
-                self._emit(ev)
-        if not fut.done():
-            fut.set_result(result)
+            final, seconds, size = found
+            result = RecordingStopped(final, seconds, "lost")
+        if self._account is not None:        # the store counted the file as it was sent there
+            self._account(size - sum(state["at"]), final)
+        self._ended([result])

@@ -3,7 +3,10 @@
 Started by the PBX as ``python -m firmware.media.worker FD INDEX`` with FD one end of the
 control socket pair. It runs the same relay code as the PBX process (relay.Endpoint and
 relay.Bridge over the sockets it was given), reports counters every second and gives a bridge
-back on ``release``. EOF on the control socket (the PBX stopped or died) ends it.
+back on ``release``. A recorded bridge is recorded here, with the PBX's code too
+(terminal.BridgeRecording): the file comes in ``record`` and goes back in ``recorded``.
+EOF on the control socket (the PBX stopped or died) ends it; a file it was writing is left a
+``.part``, which the PBX's next start recovers.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import socket
 import sys
 import time
 from collections import deque
+from functools import partial
 
 from .cpushare import allowed_share
 from .relay import Bridge, Endpoint, MediaEngine
-from .workers import TAP_EVERY, decode_xf, load_side_state, pack_taps, receive_message, send_message, side_state
+from .workers import decode_xf, encode_event, load_side_state, receive_message, send_message, side_state
 
 log = logging.getLogger("linebox.media.worker")
 
 STATS_INTERVAL = 1.0
-BACKLOG = 8 << 20     # octets queued for a PBX that does not read before recorded audio is dropped
 
 
 class _Adopted:
@@ -37,20 +40,38 @@ class _Adopted:
         pass
 
 
+class _Trip:
+    """A recording's stay here (a trip, see workers.py): its bridge, and what the PBX is told
+    when it ends: the octets the file grew by (``CallRecorder``'s account) and its events."""
+
+    __slots__ = ("bid", "rec", "octets", "finished", "events")
+
+    def __init__(self, bid: int) -> None:
+        self.bid = bid
+        self.rec = None                      # its terminal.BridgeRecording
+        self.octets = 0
+        self.finished: str | None = None
+        self.events: list = []
+
+    def __call__(self, delta: int, finished: str | None) -> None:
+        self.octets += delta
+        if finished is not None:
+            self.finished = finished
+
+
 class WorkerLoop:
     def __init__(self, control: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self.control = control
         self.loop = loop
         self.engine = MediaEngine(bind_host="127.0.0.1", port_pool=_Adopted(), loop=loop)  # type: ignore[arg-type]
         self.bridges: dict[int, Bridge] = {}
-        self.taps: dict[int, tuple[list, list]] = {}   # recorded bridges: packets taken since the last forward
+        self.trips: dict[int, _Trip] = {}    # trip id -> a recording tapping a bridge here or writing its file
+        self.tapping: dict[int, int] = {}    # bridge id -> the trip tapping it
         self.done = loop.create_future()
         self._due = 0.0
         self._cpu0 = 0.0
         self._received_closed = 0            # packets taken in by bridges given back or closed
         self._out: deque[bytes] = deque()    # datagrams the control socket had no room for
-        self._backlog = 0
-        self._dropping = False
 
     def start(self) -> None:
         self.control.setblocking(False)
@@ -59,7 +80,6 @@ class WorkerLoop:
         self._due = self.loop.time() + STATS_INTERVAL
         self._cpu0 = time.process_time()
         self.loop.call_at(self._due, self._stats)
-        self.loop.call_later(TAP_EVERY, self._forward_taps)
 
     def _readable(self) -> None:
         while True:
@@ -96,11 +116,14 @@ class WorkerLoop:
             br = self.engine.bridge(eps[0], eps[1])
             br.a._rtp.xf, br.b._rtp.xf = (decode_xf(x) for x in message["xf"])
             self.bridges[message["id"]] = br
-            self._set_taps(message["id"], br, message["taps"])
+            self._tap(message["id"], br, message["rec"])
         elif op == "tap":
             br = self.bridges.get(message["id"])
             if br is not None:
-                self._set_taps(message["id"], br, message["taps"])
+                self._untap(message["id"], br, message["finish"])
+                self._tap(message["id"], br, message["rec"])
+        elif op == "record":
+            self._record(message["tid"], message["file"])
         elif op == "xf":
             br = self.bridges.get(message["id"])
             if br is not None:
@@ -115,48 +138,73 @@ class WorkerLoop:
             br = self.bridges.pop(message["id"], None)
             if br is None:
                 return
-            self._forward_taps(only=message["id"])   # before "released": the socket keeps order
-            self.taps.pop(message["id"], None)
+            self._untap(message["id"], br, finish=False)
             sides = [side_state(side) for ep in (br.a, br.b) for side in (ep._rtp, ep._rtcp)]
             self._received_closed += sum(state["in"] for state in sides)
             br.close()
             for ep in (br.a, br.b):
                 ep.close()     # closes this process's copies; the PBX keeps its own
-            self._send(json.dumps({"ev": "released", "id": message["id"], "sides": sides},
-                                  separators=(",", ":")).encode())
+            self._send_event({"ev": "released", "id": message["id"], "sides": sides})
         else:
             log.warning("media worker: unknown op %r", op)
 
-    def _set_taps(self, bid: int, br: Bridge, on: list[bool]) -> None:
-        if not any(on):
-            self._forward_taps(only=bid)
-            self.taps.pop(bid, None)
-            br.a._rtp.tap = br.b._rtp.tap = None
+    def _tap(self, bid: int, br: Bridge, spec: list | None) -> None:
+        """A trip begins: the bridge's packets are taken for the recording whose file comes."""
+        if spec is None:
             return
-        lists = self.taps.get(bid)
-        if lists is None:
-            lists = self.taps[bid] = ([], [])
-        br.a._rtp.tap = lists[0].append if on[0] else None
-        br.b._rtp.tap = lists[1].append if on[1] else None
+        from .terminal import BridgeRecording   # the recorder is loaded only by workers that record
+        tid, laws = spec
+        trip = self.trips[tid] = _Trip(bid)
+        trip.rec = br.recording = BridgeRecording(self.engine, br, None, tuple(laws),
+                                                  partial(self._event, tid), account=trip)
+        self.tapping[bid] = tid
 
-    def _forward_taps(self, only: int | None = None) -> None:
-        """What the taps took since the last time, to the PBX process (its recordings)."""
-        batches = []
-        for bid, lists in (self.taps.items() if only is None else
-                           [(only, self.taps[only])] if only in self.taps else []):
-            for side, packets in enumerate(lists):
-                if packets:
-                    batches.append((bid, side, packets[:]))
-                    packets.clear()
-        for data in pack_taps(batches):
-            if self._backlog + len(data) > BACKLOG:
-                if not self._dropping:    # once per episode, not once per datagram
-                    log.warning("media worker: the PBX is not reading; recorded audio is being dropped")
-                    self._dropping = True
-                continue
-            self._send(data)
-        if only is None and not self.done.done():
-            self.loop.call_later(TAP_EVERY, self._forward_taps)
+    def _untap(self, bid: int, br: Bridge, finish: bool) -> None:
+        """The bridge's trip ends: its file goes back to the PBX, or is finished here."""
+        tid = self.tapping.pop(bid, None)
+        br.recording = None
+        trip = self.trips.get(tid) if tid is not None else None
+        if trip is None:
+            return
+        if finish:
+            trip.rec.stop()               # its RecordingStopped goes to _event
+        else:
+            trip.rec.suspend().add_done_callback(partial(self._given_back, tid))
+
+    def _record(self, tid: int, state: dict | None) -> None:
+        trip = self.trips.get(tid)
+        if trip is None:
+            return
+        if state is not None:
+            trip.rec.resume(state)
+            return
+        del self.trips[tid]               # it ended in the PBX meanwhile: the packets go nowhere
+        if self.tapping.get(trip.bid) == tid:
+            del self.tapping[trip.bid]
+            self.bridges[trip.bid].recording = None
+        trip.rec.abandon()
+
+    def _given_back(self, tid: int, fut: asyncio.Future) -> None:
+        state = fut.result()
+        trip = self.trips.pop(tid, None)
+        if trip is not None and state is not None:
+            self._send_event({"ev": "recorded", "tid": tid, "file": state, "written": trip.octets})
+
+    def _event(self, tid: int, event) -> None:
+        """A recording here ended (stopped, disk full, a write error): its events, its file's
+        growth and final name to the PBX, once its RecordingStopped (the last) comes."""
+        from .recorder import RecordingStopped
+        trip = self.trips.get(tid)
+        if trip is None:
+            return
+        trip.events.append(encode_event(event))
+        if isinstance(event, RecordingStopped):
+            del self.trips[tid]
+            self._send_event({"ev": "recorded", "tid": tid, "events": trip.events, "written": trip.octets,
+                              "finished": trip.finished})
+
+    def _send_event(self, message: dict) -> None:
+        self._send(json.dumps(message, separators=(",", ":")).encode())
 
     def _send(self, data: bytes) -> None:
         """Sends in order; what the socket has no room for waits here (never blocks the relay)."""
@@ -170,7 +218,6 @@ class WorkerLoop:
                 self._finish()
                 return
         self._out.append(data)
-        self._backlog += len(data)
 
     def _flush(self) -> None:
         while self._out:
@@ -181,9 +228,8 @@ class WorkerLoop:
             except OSError:
                 self._finish()
                 return
-            self._backlog -= len(self._out.popleft())
+            self._out.popleft()
         self.loop.remove_writer(self.control.fileno())
-        self._dropping = False
 
     def _stats(self) -> None:
         """Counters for the PBX, and this worker's load for its admission control: how late
@@ -205,9 +251,7 @@ class WorkerLoop:
         for bid, br in self.bridges.items():
             rows.append([bid] + [[s.packets_in, s.packets_out, s.dropped]
                                  for ep in (br.a, br.b) for s in (ep._rtp, ep._rtcp)])
-        # Always sent, behind any recorded audio still queued: the PBX times calls out on these
-        # counters, and a PBX too busy to read the taps must not take live calls for dead ones.
-        self._send(json.dumps({"ev": "stats", "bridges": rows, "load": load}, separators=(",", ":")).encode())
+        self._send_event({"ev": "stats", "bridges": rows, "load": load})
         if self.done.done():
             return
         self._due = self.loop.time() + STATS_INTERVAL
@@ -219,6 +263,11 @@ class WorkerLoop:
         self.loop.remove_reader(self.control.fileno())
         if self._out:
             self.loop.remove_writer(self.control.fileno())
+        for trip in self.trips.values():    # nobody to hand a file to: the next start recovers it
+            trip.rec.abandon()
+        self.trips.clear()
+        for br in self.bridges.values():
+            br.recording = None
         self.engine.close()
         self.done.set_result(None)
 

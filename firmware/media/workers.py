@@ -19,14 +19,17 @@ A worker that dies takes only its own bridges with it: they are reported as lost
 those calls, with CDRs) and the next bridge starts a new worker. Workers start on first use,
 so an idle box runs no worker and costs no memory for them.
 
-Recording. A recorded bridge goes to a worker too: the recording itself (terminal.BridgeRecording,
-its timeline and its writer thread) stays in the PBX process, where the call's other media
-decisions are, and the worker forwards the packets its taps took, every ``TAP_EVERY`` seconds,
-to the taps of the PBX's sides. The relaying, the dearer part, is done on the worker's core.
+Recording. A recorded bridge goes to a worker too, and is recorded there: the worker taps it
+and writes the file (terminal.BridgeRecording, the same code as in the PBX process), so with N
+workers the recorded audio is laid out and written on N cores and no packet of it crosses into
+the PBX process. The PBX keeps the decisions (which bridge records, the file's name and format,
+stop, detach and attach, the quota) and the events: a ``trip`` of the recording to a worker
+begins with ``tap`` (or the ``bridge`` op), the file follows in ``record`` once the PBX closed
+it, and comes back in ``recorded`` when the worker stops tapping, with the octets it wrote (the
+store's running total), or the recording's end when the worker finished it there.
 
 Wire format: one JSON object per datagram, ``op`` from the PBX, ``ev`` from a worker; sockets
-ride along with the message that introduces a bridge. Tapped packets travel in binary
-datagrams (``TAPPED`` then runs of bridge id, side, count, the lengths, the packets).
+ride along with the message that introduces a bridge.
 """
 
 from __future__ import annotations
@@ -36,72 +39,23 @@ import json
 import logging
 import os
 import socket
-import struct
 import subprocess
 import sys
 import time
 from collections import deque
-from itertools import accumulate
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncio
 
     from .relay import Bridge, MediaEngine, _Side
+    from .terminal import BridgeRecording
 
 log = logging.getLogger("linebox.media")
 
 _MAX_MESSAGE = 1 << 20
 IDLE_SECONDS = 300.0            # a worker without a bridge this long is ended (~15 MB back)
-TAP_EVERY = 0.1                 # s between forwards of tapped packets (the recording holds back 0.2 s)
-TAPPED = 1                      # first octet of a datagram of tapped packets (JSON starts with "{")
-TAP_CHUNK = 48 * 1024           # octets per datagram: well under any socket's default buffer
-_RECORD = struct.Struct("!IBH")  # bridge id, side (0: a, 1: b), packets that follow
-_MAX_RUN = 0xFFFF                # packets in one run (its count is 16 bits)
-
-
-def pack_taps(batches) -> list[bytes]:
-    """``(bridge id, side, packets)`` triples as datagrams of about TAP_CHUNK octets at most
-    (one run is never split below one packet): per run its header, the packets' lengths as
-    16-bit words and the packets end to end, so both ends work per run, not per packet."""
-    out: list[bytes] = []
-    parts = [bytes([TAPPED])]
-    size = 1
-    for bid, side, packets in batches:
-        i = 0
-        while i < len(packets):
-            take, room = 0, max(TAP_CHUNK - size, 0)
-            for p in packets[i:i + _MAX_RUN]:
-                room -= len(p) + 2
-                if room < 0 and take:
-                    break
-                take += 1
-            run = packets[i:i + take]
-            i += take
-            lengths = array.array("H", map(len, run))
-            parts += (_RECORD.pack(bid, side, take), lengths.tobytes(), b"".join(run))
-            size += _RECORD.size + 2 * take + sum(lengths)
-            if size >= TAP_CHUNK:
-                out.append(b"".join(parts))
-                parts, size = [bytes([TAPPED])], 1
-    if len(parts) > 1:
-        out.append(b"".join(parts))
-    return out
-
-
-def unpack_taps(data: bytes):
-    """The inverse of ``pack_taps`` for one datagram: yields ``(bridge id, side, packets)``."""
-    pos = 1
-    end = len(data)
-    while pos < end:
-        bid, side, n = _RECORD.unpack_from(data, pos)
-        pos += _RECORD.size
-        lengths = array.array("H")
-        lengths.frombytes(data[pos:pos + 2 * n])
-        pos += 2 * n
-        ends = list(accumulate(lengths, initial=pos))
-        yield bid, side, [data[a:b] for a, b in zip(ends, ends[1:])]
-        pos = ends[-1]
 
 
 def portable(xf: list | None) -> bool:
@@ -156,6 +110,18 @@ def load_side_state(side: "_Side", state: dict) -> None:
     side.connected = state["connected"]   # the socket's own state, which both processes share
 
 
+def encode_event(event) -> dict:
+    """A recording's event (recorder.DiskFull, RecordingStopped) as JSON."""
+    return {"type": type(event).__name__, **asdict(event)}
+
+
+def decode_event(spec: dict):
+    from .recorder import DiskFull, RecordingStopped   # here: a worker that only relays never loads it
+    kinds = {"DiskFull": DiskFull, "RecordingStopped": RecordingStopped}
+    fields = dict(spec)
+    return kinds[fields.pop("type")](**fields)
+
+
 def send_message(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
     data = json.dumps(message, separators=(",", ":")).encode()
     if fds:
@@ -164,9 +130,8 @@ def send_message(sock: socket.socket, message: dict, fds: list[int] = ()) -> Non
         sock.send(data)
 
 
-def receive_message(sock: socket.socket) -> tuple[dict | bytes, list[int]] | None:
-    """One message (a dict, or the bytes of a TAPPED datagram) and the descriptors it carried;
-    None at EOF. Raises BlockingIOError."""
+def receive_message(sock: socket.socket) -> tuple[dict, list[int]] | None:
+    """One message and the descriptors it carried; None at EOF. Raises BlockingIOError."""
     fds = array.array("i")
     data, ancdata, _flags, _addr = sock.recvmsg(_MAX_MESSAGE, socket.CMSG_SPACE(16 * fds.itemsize))
     for level, kind, cmsg in ancdata:
@@ -176,8 +141,6 @@ def receive_message(sock: socket.socket) -> tuple[dict | bytes, list[int]] | Non
         for fd in fds:
             os.close(fd)
         return None
-    if data[0] == TAPPED:
-        return data, list(fds)
     return json.loads(data), list(fds)
 
 
@@ -193,6 +156,8 @@ class Worker:
         self.pool = pool
         self.index = index
         self.bridges: dict[int, "Bridge"] = {}   # id -> bridge relayed there (or being released)
+        self.trips: dict[int, "BridgeRecording"] = {}   # trip id -> a recording tapped or written there
+        self.reaped: "asyncio.Future | None" = None      # once it died: done when the process is gone
         self.ready = False
         self.dead = False
         self.waiting: list["Bridge"] = []        # offered before the worker said it was ready
@@ -260,10 +225,7 @@ class Worker:
             message, fds = got
             for fd in fds:       # a worker never sends sockets back: the PBX still holds its own
                 os.close(fd)
-            if type(message) is bytes:
-                self.pool.tapped(self, message)
-            else:
-                self.pool.handle(self, message)
+            self.pool.handle(self, message)
 
     def _hang_up(self) -> bool:
         """Stop talking to the worker (it sees EOF and exits); False if that was done already."""
@@ -285,7 +247,7 @@ class Worker:
         except ProcessLookupError:
             pass
         # reap it without blocking the loop
-        self.pool.loop.run_in_executor(None, self.process.wait)
+        self.reaped = self.pool.loop.run_in_executor(None, self.process.wait)
         self.pool.worker_died(self, why)
 
     def retire(self) -> None:
@@ -373,12 +335,23 @@ class WorkerPool:
         br.a.worker = br.b.worker = worker
         worker.bridges[bid] = br
         worker.idle_since = None
+        rec = br.recording
+        trip = self._trip(worker, rec)
         worker.send({"op": "bridge", "id": bid, "ports": [br.a.local_port, br.b.local_port], "sides": sides,
-                     "xf": [encode_xf(br.a._rtp.xf), encode_xf(br.b._rtp.xf)], "taps": self._taps(br)}, fds)
+                     "xf": [encode_xf(br.a._rtp.xf), encode_xf(br.b._rtp.xf)], "rec": trip}, fds)
+        if trip is not None:
+            rec._went_to(worker, trip[0])
 
-    @staticmethod
-    def _taps(br: "Bridge") -> list[bool]:
-        return [br.a._rtp.tap is not None, br.b._rtp.tap is not None]
+    def _trip(self, worker: Worker, rec: "BridgeRecording | None") -> list | None:
+        """A trip of ``rec`` to ``worker`` if it taps a bridge: what the worker is told, [trip
+        id, laws]. The caller tells the recording once the op is sent, so the file never
+        overtakes the op that begins its trip."""
+        if rec is None or not rec.tapping:
+            return None
+        tid = self._next_id
+        self._next_id += 1
+        worker.trips[tid] = rec
+        return [tid, list(rec.laws)]
 
     # -- changes the PBX makes to a bridge away -------------------------------------------------
 
@@ -389,9 +362,23 @@ class WorkerPool:
         else:
             br.worker.send({"op": "xf", "id": br.worker_id, "xf": specs})
 
-    def taps_changed(self, br: "Bridge") -> None:
-        if not br.releasing:
-            br.worker.send({"op": "tap", "id": br.worker_id, "taps": self._taps(br)})
+    def taps_changed(self, br: "Bridge", rec: "BridgeRecording | None", finish: bool) -> None:
+        """A recording began (``rec``) or stopped tapping ``br`` away: its trip to the worker
+        begins, or ends (the file given back, or finished there with ``finish``)."""
+        if br.releasing:
+            return   # the release ends the trip; a recording that begins now does so here
+        worker = br.worker
+        trip = self._trip(worker, rec)
+        worker.send({"op": "tap", "id": br.worker_id, "rec": trip, "finish": finish})
+        if trip is not None:
+            rec._went_to(worker, trip[0])
+
+    def send_file(self, worker: Worker, tid: int, state: dict | None) -> None:
+        """The recording's file to the trip waiting for it (TapRecording.suspend's description);
+        None: it will not come (the recording ended), the trip's packets go nowhere."""
+        if state is None:
+            worker.trips.pop(tid, None)
+        worker.send({"op": "record", "tid": tid, "file": state})
 
     def remote_changed(self, ep) -> None:
         br = ep.bridge
@@ -408,23 +395,6 @@ class WorkerPool:
         br.worker.send({"op": "release", "id": br.worker_id})
 
     # -- what workers say -----------------------------------------------------------------------
-
-    def tapped(self, worker: Worker, data: bytes) -> None:
-        """Packets a worker's taps took: to the taps of the bridge's sides here (a recording)."""
-        bridges = worker.bridges
-        for bid, side, packets in unpack_taps(data):
-            br = bridges.get(bid)
-            if br is None:
-                continue
-            tap = (br.a if side == 0 else br.b)._rtp.tap
-            if tap is None:
-                continue
-            taken = getattr(tap, "__self__", None)
-            if type(taken) is list:       # a recording's tap is a list's append: take them at once
-                taken.extend(packets)
-            else:
-                for p in packets:
-                    tap(p)
 
     def handle(self, worker: Worker, message: dict) -> None:
         ev = message.get("ev")
@@ -443,6 +413,11 @@ class WorkerPool:
                 self._came_back(br, message["sides"])
             if not worker.bridges:
                 worker.idle_since = time.monotonic()
+        elif ev == "recorded":
+            rec = worker.trips.pop(message["tid"], None)
+            if rec is not None:
+                rec._back(message.get("file"), [decode_event(e) for e in message.get("events", ())],
+                          message["written"], message.get("finished"))
         elif ev == "ready":
             worker.ready = True
             waiting, worker.waiting = worker.waiting, []
@@ -482,6 +457,9 @@ class WorkerPool:
         for br in list(worker.bridges.values()):
             self._came_back(br, None)
         worker.bridges.clear()
+        trips, worker.trips = worker.trips, {}
+        for tid, rec in trips.items():
+            rec._lost(worker, tid)
         for br in worker.waiting:
             br.queued = False
             self.loop.call_soon(self.offer, br)
@@ -494,7 +472,7 @@ class WorkerPool:
         """End the workers that relayed nothing for ``idle`` seconds (``now``: time.monotonic());
         the next call starts them again. An office box is idle most of the night."""
         for i, w in enumerate(self.workers):
-            if (w is not None and not w.dead and not w.bridges and not w.waiting
+            if (w is not None and not w.dead and not w.bridges and not w.waiting and not w.trips
                     and w.idle_since is not None and now - w.idle_since >= idle):
                 log.info("media worker %d (pid %d) idle for %.0f s: ended", i, w.pid, now - w.idle_since)
                 w.retire()

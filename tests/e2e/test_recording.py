@@ -1,7 +1,10 @@
 """Call recording through the real box: a stereo WAV per answered call (caller left, callee
-right), linked from its CDR row, and a recording cut by kill -9 repaired at the next start."""
+right), linked from its CDR row, a recording cut by kill -9 repaired at the next start, and one
+cut by the death of the media worker writing it repaired at once."""
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from tests.e2e.box import Box
@@ -91,3 +94,30 @@ def test_without_star_1_an_on_demand_call_is_not_recorded(box: Box, registered) 
     b.wait_state("DISCONNECTED")
     assert box.wait_cdr(1)[0]["recording"] is None
     assert not list((box.data / "recordings").glob("*.wav*"))
+
+
+def test_a_media_worker_killed_mid_recording_leaves_a_playable_file_and_a_cdr(box_factory, phones) -> None:
+    from tests.peers.netutil import wait_until
+
+    box = box_factory("workers", settings={"media.workers": "1", "recording.calls": "always"})
+    a, b = phones("a1001"), phones("b1002")
+    for ph, ext in ((a, "1001"), (b, "1002")):
+        assert ph.register(server=box.sip_addr, user=ext, password=box.secret(ext)) == 200, box.log_tail()
+    connect(a, b)
+    workers = box.wait_health(lambda h: sum(h["media"]["workers"]["bridges"]) == 1, 10,
+                              "the recorded call relayed by the worker")["media"]["workers"]
+    recordings = box.data / "recordings"
+    part = wait_until(lambda: next(recordings.glob("*.wav.part"), None), 10, what="the recording begun")
+    # the worker wrote a good part of the call (the file grows by 32 000 octets a second)
+    wait_until(lambda: part.stat().st_size > 44 + 3 * 32000, 15, what="the worker writing the call")
+    os.kill(workers["pids"][0], signal.SIGKILL)
+    row = box.wait_cdr(1, 15, pred=lambda r: r.get("cause") == "media-failure")[0]
+    assert row["disposition"] == "ANSWERED", row
+    path = recording_of(box, row)
+    assert path.name == part.name[:-len(".part")]
+    wait_until(path.exists, 10, what=f"{path.name} repaired under its name")
+    assert not part.exists()
+    ok, desc = channel_has(path, 0, LOW, HIGH)
+    assert ok, f"left channel should carry the caller's {LOW:g} Hz up to the kill: {desc}"
+    ok, desc = channel_has(path, 1, HIGH, LOW)
+    assert ok, f"right channel should carry the callee's {HIGH:g} Hz up to the kill: {desc}"

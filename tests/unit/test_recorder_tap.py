@@ -9,6 +9,7 @@ the G.711 decode tables, or as tones (Goertzel) where a real stream runs.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import math
 import os
@@ -254,6 +255,32 @@ def test_disk_full_ends_the_recording_with_a_playable_file(tmp_path):
     assert job.finish(2.0, [], [], ("PCMU", "PCMU")) == ([], events[1])
     rate, ch, s = read_wav(p)                                 # playable, cut to whole frames
     assert os.path.getsize(p) == 44 + 30_000 and len(s) == 15_000
+
+
+def test_a_file_closed_unfinished_goes_on_in_another_recorder_sample_exact(tmp_path):
+    """What a media worker and the PBX do when a recording's file moves between them: the last
+    batch written and the file closed where it was, its description passed on (as JSON), and
+    the next recorder going on with the same file on the same timeline, the store counting it."""
+    store = RecordingStore(str(tmp_path), quota_bytes=1 << 30, min_free_bytes=0)
+    laws = ("PCMU", "PCMA")
+    left = [pkt(k, code(k)) for k in range(100)]
+    right = [pkt(k, code(k + 50), pt=8, ssrc=2) for k in range(100)]
+    here = TapRecording(store.recorder("moved.wav"), 0.0, laws)
+    assert here.batch(0.5, left[:25], right[:25], laws) == []
+    events, state = here.suspend(1.0, left[25:50], right[25:50], laws)
+    assert events == [] and state["seconds"] == 1.0        # every placed sample, nothing padded
+    part = str(tmp_path / "moved.wav.part")
+    assert repair(part).seconds == 1.0 and os.path.getsize(part) == 44 + 4 * 8000   # meanwhile
+    there = TapRecording.resume(json.loads(json.dumps(state)), laws, here.recorder.account)
+    for end in (75, 100):
+        assert there.batch(0.02 * end, left[end - 25:end], right[end - 25:end], laws) == []
+    _, stopped = there.finish(2.0, [], [], laws)
+    assert stopped == RecordingStopped(str(tmp_path / "moved.wav"), 2.0, "closed")
+    _, ch, s = read_wav(stopped.path)
+    assert s[0::2] == pcm_of(b"".join(code(k) for k in range(100)))
+    assert s[1::2] == pcm_of(b"".join(code(k + 50) for k in range(100)), alaw_decode_table)
+    assert store.usage() == os.path.getsize(stopped.path)
+    assert [p for _, _, p in store.recordings()] == [stopped.path]
 
 
 # --- the writer thread -----------------------------------------------------------------

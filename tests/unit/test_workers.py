@@ -1,6 +1,8 @@
 """Bridges relayed by media worker processes (firmware/media/workers.py, worker.py): real worker
 processes, real UDP sockets on 127.0.0.1. Each test checks packets end to end, so a hand-over
-that lost a socket, a transform or a latch shows up as a missing or wrong packet."""
+that lost a socket, a transform or a latch shows up as a missing or wrong packet; a recorded
+bridge's file, written by its worker, is checked as audio (Goertzel), so a packet lost on the
+file's way between the processes shows up as a missing tone."""
 
 from __future__ import annotations
 
@@ -14,9 +16,15 @@ import uvloop
 
 from firmware.media import g711
 from firmware.media.ports import PortPool
+from firmware.media.recorder import CallRecorder, RecordingStopped, RecordingStore
 from firmware.media.relay import MediaEngine
+from firmware.media.terminal import tap_service
+from firmware.media.wav import read_wav
 from firmware.media.workers import decode_xf, encode_xf
+from tests.peers.audio import tone_samples
 from tests.peers.netutil import free_udp_range
+from tests.unit.test_terminal import Events, frames_with
+from tests.unit.test_terminal import Phone as RtpPhone
 
 HOST = "127.0.0.1"
 
@@ -190,47 +198,195 @@ def test_a_dead_worker_loses_only_its_bridges_and_the_next_gets_a_new_one(run):
     run(test)
 
 
-def test_pack_and_unpack_tapped_packets_across_datagrams():
-    from firmware.media.workers import TAP_CHUNK, pack_taps, unpack_taps
-    batches = [(7, 0, [bytes([i % 256]) * 172 for i in range(700)]), (9, 1, [b"x" * 12, b""])]
-    datagrams = pack_taps(batches)
-    assert len(datagrams) > 1 and all(len(d) < TAP_CHUNK + 400 for d in datagrams)
-    got: dict = {}
-    for d in datagrams:
-        for bid, side, packets in unpack_taps(d):
-            got.setdefault((bid, side), []).extend(packets)
-    assert got == {(7, 0): batches[0][2], (9, 1): batches[1][2]}
+async def recorded_call(engine: MediaEngine, recorder: CallRecorder):
+    """Phones a (µ-law) and b (A-law), their bridge recorded, once a worker relays it."""
+    a, b = await engine.open_endpoint(), await engine.open_endpoint()
+    pa, pb = RtpPhone(), RtpPhone()
+    a.set_remote(HOST, pa.port)
+    b.set_remote(HOST, pb.port)
+    br = engine.bridge(a, b)
+    events = Events()
+    br.record(recorder, codecs=("PCMU", "PCMA"), on_event=events)
+    await until(lambda: br.worker is not None, what="the recorded bridge in the worker")
+    return pa, pb, br, events
 
 
-def test_a_recorded_bridge_is_relayed_by_a_worker_and_recorded_here(run, tmp_path):
-    from firmware.media.recorder import CallRecorder
-    from firmware.media.wav import read_wav
-    from tests.peers.audio import tone_samples
-    from tests.unit.test_terminal import Phone as RtpPhone, frames_with
+async def talk(pa, pb, br, seconds: float, left: float = 600, right: float = 1400) -> None:
+    """Each phone sends its tone for ``seconds``; returns once the bridge relayed every packet
+    (so its taps took them all)."""
+    frames = int(seconds * 50)
+    got_a, got_b = len(pa.packets), len(pb.packets)
+    await asyncio.gather(pa.stream(br.a.local_port, tone_samples(left, seconds, amplitude=0.3)),
+                         pb.stream(br.b.local_port, tone_samples(right, seconds, amplitude=0.3), law="PCMA"))
+    await pb.wait_packets(got_b + frames, timeout=10)
+    await pa.wait_packets(got_a + frames, timeout=10)
 
+
+def channels(path: str):
+    _, ch, s = read_wav(path)
+    assert ch == 2
+    return s[0::2], s[1::2]
+
+
+def test_a_recorded_bridge_is_recorded_by_its_worker_to_the_last_packet(run, tmp_path):
     async def test(engine):
-        a, b = await engine.open_endpoint(), await engine.open_endpoint()
-        pa, pb = RtpPhone(), RtpPhone()
-        a.set_remote(HOST, pa.port)
-        b.set_remote(HOST, pb.port)
-        br = engine.bridge(a, b)
-        br.record(CallRecorder(str(tmp_path / "w.wav")), codecs=("PCMU", "PCMA"))
-        await until(lambda: br.worker is not None, what="the recorded bridge in the worker")
-        await asyncio.gather(pa.stream(a.local_port, tone_samples(600, 1.0, amplitude=0.3)),
-                             pb.stream(b.local_port, tone_samples(1400, 1.0, amplitude=0.3), law="PCMA"))
-        await pb.wait_packets(45)
-        await pa.wait_packets(45)
+        pa, pb, br, events = await recorded_call(engine, CallRecorder(str(tmp_path / "w.wav")))
+        await talk(pa, pb, br, 1.0)
         assert br.worker is not None, "recording must not bring the bridge home"
-        await asyncio.sleep(0.3)                 # the worker forwards its taps every 0.1 s
-        stopped = await br.stop_recording()
-        _, ch, s = read_wav(stopped.path)
-        left, right = s[0::2], s[1::2]
-        assert ch == 2
-        assert len(frames_with(left, 600, (1400,))) >= 40, "a's tone on the left"
-        assert len(frames_with(right, 1400, (600,))) >= 40, "b's tone on the right"
+        stopped = await br.stop_recording()               # at once: the end of the call is in the file
+        assert events.items == [stopped] and stopped.reason == "closed"
+        left, right = channels(stopped.path)
+        assert len(frames_with(left, 600, (1400,))) >= 49, "a's tone on the left, to its end"
+        assert len(frames_with(right, 1400, (600,))) >= 49, "b's tone on the right, to its end"
         assert not frames_with(left, 1400, (600,)) and not frames_with(right, 600, (1400,))
+        assert tap_service(engine).packets == 0, "no recorded packet reached the PBX process"
         await until(lambda: br.worker is not None, what="still relayed by the worker after the recording")
         for p in (pa, pb):
+            p.sock.close()
+    run(test)
+
+
+def test_the_store_counts_a_file_its_worker_wrote_and_the_quota_applies_to_it(run, tmp_path):
+    async def test(engine):
+        store = RecordingStore(str(tmp_path), quota_bytes=1 << 30, min_free_bytes=0)
+        pa, pb, br, _ = await recorded_call(engine, store.recorder("q.wav"))
+        await talk(pa, pb, br, 1.0)
+        stopped = await br.stop_recording()
+        size = os.path.getsize(stopped.path)
+        assert size >= 44 + 4 * 8000                       # a second of stereo 16-bit audio at least
+        assert store.usage() == size, "the octets the worker wrote, and its final name, are counted"
+        assert [path for _, _, path in store.recordings()] == [stopped.path]
+        store.quota_bytes = size - 1
+        assert store.enforce() == [stopped.path] and store.usage() == 0
+        for p in (pa, pb):
+            p.sock.close()
+    run(test)
+
+
+def test_a_worker_killed_mid_recording_leaves_a_playable_file_with_the_call_so_far(run, tmp_path):
+    async def test(engine):
+        store = RecordingStore(str(tmp_path), quota_bytes=1 << 30, min_free_bytes=0)
+        pa, pb, br, events = await recorded_call(engine, store.recorder("k.wav"))
+        part = str(tmp_path / "k.wav.part")
+        written = os.path.getsize(part)
+        streams = asyncio.ensure_future(talk(pa, pb, br, 3.0))
+        # the worker has written two seconds more of the call: the tones are on disk
+        await until(lambda: os.path.getsize(part) >= written + 2 * 4 * 8000, what="the worker writing")
+        os.kill(engine.workers.stats["pids"][0], signal.SIGKILL)
+        stopped = await events.wait(lambda e: isinstance(e, RecordingStopped), timeout=10)
+        assert stopped.reason == "lost" and stopped.path == str(tmp_path / "k.wav")
+        assert br.lost and not os.path.exists(part)
+        left, right = channels(stopped.path)
+        assert len(left) / 8000 == stopped.seconds
+        assert len(frames_with(left, 600, (1400,))) >= 50, "a's tone up to the kill"
+        assert len(frames_with(right, 1400, (600,))) >= 50, "b's tone up to the kill"
+        assert await br.stop_recording() == stopped
+        assert store.usage() == os.path.getsize(stopped.path)
+        assert [path for _, _, path in store.recordings()] == [stopped.path]
+        streams.cancel()
+        for p in (pa, pb):
+            p.sock.close()
+    run(test)
+
+
+def test_a_full_disk_ends_the_recording_in_its_worker_and_the_call_goes_on(run, tmp_path):
+    from firmware.media.recorder import DiskFull
+
+    async def test(engine):
+        margin = CallRecorder(str(tmp_path / "full.wav"), min_free_bytes=1 << 62)   # never enough
+        pa, pb, br, events = await recorded_call(engine, margin)
+        await talk(pa, pb, br, 1.0)
+        stopped = await events.wait(lambda e: isinstance(e, RecordingStopped), timeout=10)
+        assert [type(e) for e in events.items] == [DiskFull, RecordingStopped]
+        assert stopped.reason == "disk_full" and read_wav(stopped.path)[1] == 2
+        assert await br.stop_recording() == stopped
+        await talk(pa, pb, br, 0.4)                       # the call goes on, in the worker
+        assert br.worker is not None and events.items[-1] == stopped
+        for p in (pa, pb):
+            p.sock.close()
+    run(test)
+
+
+def test_a_recording_stopped_while_its_file_is_on_the_way_is_finished_in_the_worker(run, tmp_path):
+    async def test(engine):
+        a, b = await engine.open_endpoint(), await engine.open_endpoint()
+        br = engine.bridge(a, b)
+        events = Events()
+        br.record(CallRecorder(str(tmp_path / "s.wav")), on_event=events)
+        pool, stopping, reports = engine.workers, [], []
+        hand_over, handle = pool._hand_over, pool.handle
+
+        def and_stop(worker, bridge):                     # the file is being closed here for the worker
+            hand_over(worker, bridge)
+            stopping.append(bridge.stop_recording())
+
+        def heard(worker, message):
+            if message["ev"] == "recorded":
+                reports.append(sorted(message))
+            handle(worker, message)
+
+        pool._hand_over, pool.handle = and_stop, heard
+        await until(lambda: stopping, what="the recorded bridge handed over")
+        stopped = await stopping[0]
+        assert events.items == [stopped] and stopped.reason == "closed"
+        assert read_wav(stopped.path)[1] == 2 and not os.path.exists(stopped.path + ".part")
+        assert reports == [["ev", "events", "finished", "tid", "written"]], "finished there, not given back"
+        assert pool.workers[0].trips == {}
+    run(test)
+
+
+def test_a_recording_follows_its_bridge_home_and_back_in_one_file(run, tmp_path):
+    async def test(engine):
+        pa, pb, br, events = await recorded_call(engine, CallRecorder(str(tmp_path / "h.wav")))
+        await talk(pa, pb, br, 0.6, left=600)
+
+        class Mark:                                       # a converter: the bridge needs the PBX
+            def convert(self, data):
+                return data
+
+        br.set_transform("a->b", convert={0: Mark()})
+        await until(lambda: br.worker is None and br.a._rtp._reading, what="the bridge home")
+        await talk(pa, pb, br, 0.6, left=900)
+        br.set_transform("a->b")
+        await until(lambda: br.worker is not None, what="the bridge away again")
+        await talk(pa, pb, br, 0.6, left=1200)
+        stopped = await br.stop_recording()
+        assert events.items == [stopped]
+        left, right = channels(stopped.path)
+        parts = [frames_with(left, f, tuple({600, 900, 1200} - {f})) for f in (600, 900, 1200)]
+        assert all(len(frames) >= 25 for frames in parts), [len(f) for f in parts]
+        assert max(parts[0]) < min(parts[1]) and max(parts[1]) < min(parts[2]), "in the order they came"
+        assert len(frames_with(right, 1400, (600, 900, 1200))) >= 3 * 25
+        assert tap_service(engine).packets == 2 * 30, "recorded here only while the bridge was here"
+        for p in (pa, pb):
+            p.sock.close()
+    run(test)
+
+
+def test_a_carried_recording_goes_from_one_workers_bridge_to_the_next_in_one_file(run, tmp_path):
+    async def test(engine):
+        pa, pb, br, events = await recorded_call(engine, CallRecorder(str(tmp_path / "t.wav")))
+        await talk(pa, pb, br, 0.6)
+        rec = br.recording
+        br.recording = None                               # as b2bua._carry_recording does
+        rec.detach()
+        br.close()
+        await until(lambda: br.a._rtp._reading, what="the first bridge back")
+        pc = RtpPhone()
+        c = await engine.open_endpoint()
+        c.set_remote(HOST, pc.port)
+        br2 = engine.bridge(br.a, c)
+        rec.attach(br2, ("PCMU", "PCMA"))
+        await until(lambda: br2.worker is not None, what="the next bridge in a worker")
+        await talk(pa, pc, br2, 0.6, left=900, right=1800)
+        stopped = await br2.stop_recording()
+        assert events.items == [stopped]
+        left, right = channels(stopped.path)
+        first, second = frames_with(left, 600, (900,)), frames_with(left, 900, (600,))
+        assert len(first) >= 25 and len(second) >= 25 and max(first) < min(second)
+        assert len(frames_with(right, 1400, (1800,))) >= 25 and len(frames_with(right, 1800, (1400,))) >= 25
+        assert tap_service(engine).packets == 0
+        for p in (pa, pb, pc):
             p.sock.close()
     run(test)
 
