@@ -636,16 +636,24 @@ class Harness:
             ramp = n / a.setup_rate
             hold_ms = int(1000 * (ramp + a.seconds + 8))
             uac = self._start_uac(target, name, ports, calls=n, limit=n, rate=a.setup_rate, hold_ms=hold_ms)
-            # wait until the calls are up (the box's count, else the ramp time), then measure
-            deadline = time.monotonic() + ramp + 10
-            up = None
+            # wait until the calls are up (the box's count, else the ramp time), then measure;
+            # with admission on, the count stops short of n: measure once it stops growing, not
+            # at the deadline, or the window overlaps the first calls hanging up
+            t0 = time.monotonic()
+            deadline = t0 + ramp + 10
+            up, last, steady_since = None, None, t0
             while time.monotonic() < deadline and uac.proc.poll() is None:
                 up = target.calls()
                 if up is None or up >= n:
                     break
+                now = time.monotonic()
+                if up != last:
+                    last, steady_since = up, now
+                elif now > t0 + ramp and now - steady_since >= 1.5:
+                    break
                 time.sleep(0.25)
             if up is None:
-                time.sleep(max(0.0, ramp + 2 - (time.monotonic() - (deadline - ramp - 10))))
+                time.sleep(max(0.0, ramp + 2 - (time.monotonic() - t0)))
             time.sleep(1.0)                                   # media of the last calls under way
             row.calls_up = target.calls()
             if row.calls_up is not None and row.calls_up < n:

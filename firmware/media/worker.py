@@ -65,6 +65,10 @@ class WorkerLoop:
         self.loop = loop
         self.engine = MediaEngine(bind_host="127.0.0.1", port_pool=_Adopted(), loop=loop)  # type: ignore[arg-type]
         self.bridges: dict[int, Bridge] = {}
+        # bridge-seconds since the last report: its load is reported per mean bridge, so calls
+        # ramping in do not make each look cheaper than it is (admission projects from it)
+        self._bridge_s = 0.0
+        self._counted_at = loop.time()
         self.trips: dict[int, _Trip] = {}    # trip id -> a recording tapping a bridge here or writing its file
         self.tapping: dict[int, int] = {}    # bridge id -> the trip tapping it
         self.done = loop.create_future()
@@ -115,6 +119,7 @@ class WorkerLoop:
                 eps.append(ep)
             br = self.engine.bridge(eps[0], eps[1])
             br.a._rtp.xf, br.b._rtp.xf = (decode_xf(x) for x in message["xf"])
+            self._count_bridges()
             self.bridges[message["id"]] = br
             self._tap(message["id"], br, message["rec"])
         elif op == "tap":
@@ -135,6 +140,7 @@ class WorkerLoop:
                 ep._rtp.set_remote(tuple(message["rtp"]))
                 ep._rtcp.set_remote(tuple(message["rtcp"]))
         elif op == "release":
+            self._count_bridges()
             br = self.bridges.pop(message["id"], None)
             if br is None:
                 return
@@ -231,6 +237,11 @@ class WorkerLoop:
             self._out.popleft()
         self.loop.remove_writer(self.control.fileno())
 
+    def _count_bridges(self) -> None:
+        now = self.loop.time()
+        self._bridge_s += len(self.bridges) * (now - self._counted_at)
+        self._counted_at = now
+
     def _stats(self) -> None:
         """Counters for the PBX, and this worker's load for its admission control: how late
         this report is (the loop's lag, what every packet here waits too) and the share of a
@@ -240,10 +251,13 @@ class WorkerLoop:
         now = self.loop.time()
         lag = max(0.0, now - self._due)
         cpu = time.process_time()
+        self._count_bridges()
+        mean_bridges = self._bridge_s / (STATS_INTERVAL + lag)
+        self._bridge_s = 0.0
         # the counters' own time and this worker's running total (closed bridges included): a
         # rate taken between two reports is exact, whenever /health is read (scripts/bench_sipp.py)
         load = {"lag": lag, "cpu": (cpu - self._cpu0) / (STATS_INTERVAL + lag) / allowed_share(),
-                "bridges": len(self.bridges), "at": time.monotonic(), "relayed": self.engine.stats["packets_relayed"],
+                "bridges": mean_bridges, "at": time.monotonic(), "relayed": self.engine.stats["packets_relayed"],
                 "received": self._received_closed + sum(s.packets_in for br in self.bridges.values()
                                                         for ep in (br.a, br.b) for s in (ep._rtp, ep._rtcp))}
         self._cpu0 = cpu

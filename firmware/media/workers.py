@@ -489,9 +489,10 @@ class WorkerPool:
 
     def projected_share(self) -> float | None:
         """The share of its core that the worker the next call would go to would use with that
-        call too: its last reported share, scaled by its bridges now (and this one) over its
-        bridges when it reported (firmware.pbx.admission, "media capacity"). None while no
-        worker reported a bridge, or when a worker not started yet would take the call."""
+        call too: its last reported share, scaled by its bridges now (and this one) over the
+        bridges it carried on average while it measured that share (firmware.pbx.admission,
+        "media capacity"). None while no worker reported a bridge, or when a worker not started
+        yet would take the call."""
         best = None
         for w in self.workers:
             if w is None or w.dead:

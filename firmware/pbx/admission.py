@@ -28,7 +28,7 @@ Two kinds of refusal:
   can ramp in at 100 a second (a trunk's burst): by the time a saturated media worker shows, a
   worker's worth of calls more would be in. So each new call is also checked against the media
   worker it would go to: its last reported CPU share, scaled by its calls now (plus this one)
-  over its calls then (``media``, from firmware.media.workers). A call that would take it past
+  over the calls it carried on average while measuring (``media``, from firmware.media.workers). A call that would take it past
   ``media_high`` is refused; relaying costs about the same per call, so the projection holds.
 
 Each overload (and each run of setup-rate or media-capacity refusals) is reported once as it
