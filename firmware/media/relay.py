@@ -530,7 +530,7 @@ class Bridge:
         self.closed = True
         self.stop_recording()
         if self.worker is not None:
-            self._engine.workers.reclaim(self)
+            self._engine.workers.let_go(self)
         for ep in (self.a, self.b):
             ep._rtp.out = ep._rtcp.out = None
             ep._rtp.xf = None

@@ -139,7 +139,7 @@ class WorkerLoop:
                 ep = br.a if message["side"] == 0 else br.b
                 ep._rtp.set_remote(tuple(message["rtp"]))
                 ep._rtcp.set_remote(tuple(message["rtcp"]))
-        elif op == "release":
+        elif op in ("release", "drop"):
             self._count_bridges()
             br = self.bridges.pop(message["id"], None)
             if br is None:
@@ -150,7 +150,8 @@ class WorkerLoop:
             br.close()
             for ep in (br.a, br.b):
                 ep.close()     # closes this process's copies; the PBX keeps its own
-            self._send_event({"ev": "released", "id": message["id"], "sides": sides})
+            if op == "release":     # "drop": the PBX closed its sockets too and waits for nothing
+                self._send_event({"ev": "released", "id": message["id"], "sides": sides})
         else:
             log.warning("media worker: unknown op %r", op)
 

@@ -13,7 +13,8 @@ every second (the RTP timeout check and ``/health`` keep working) and its latchi
 the bridge comes back. A bridge comes back when the PBX needs it in-process again (recording, a
 DTMF converter or key watcher, a terminal on one of its endpoints) and when it is closed; the
 worker answers ``released`` and only then does the PBX read the sockets again, so the two
-never read one socket at the same time.
+never read one socket at the same time. A bridge closed with both its endpoints (a call that
+ended) is only ``drop``ped: nobody reads those sockets again, so there is nothing to wait for.
 
 A worker that dies takes only its own bridges with it: they are reported as lost (the PBX ends
 those calls, with CDRs) and the next bridge starts a new worker. Workers start on first use,
@@ -386,6 +387,28 @@ class WorkerPool:
             return   # the release answer would overwrite it: it is re-sent after
         br.worker.send({"op": "remote", "id": br.worker_id, "side": 0 if ep is br.a else 1,
                         "rtp": ep._rtp.sdp_dest, "rtcp": ep._rtcp.sdp_dest})
+
+    def let_go(self, br: "Bridge") -> None:
+        """``br`` was closed: its worker stops relaying it. Decided a moment later: when a call
+        ends its legs close their endpoints right after the bridge, and then the worker only
+        drops its copies of the sockets: no answer to wait for, no socket to read again."""
+        if br.worker is None or br.releasing:
+            return
+        br.releasing = True
+        self.loop.call_soon(self._let_go, br)
+
+    def _let_go(self, br: "Bridge") -> None:
+        worker = br.worker
+        if worker is None:
+            return      # its worker died meanwhile (worker_died brought it back)
+        if br.a.closed and br.b.closed:
+            worker.send({"op": "drop", "id": br.worker_id})
+            worker.bridges.pop(br.worker_id, None)
+            self._came_back(br, None)
+            if not worker.bridges:
+                worker.idle_since = time.monotonic()
+        else:
+            worker.send({"op": "release", "id": br.worker_id})
 
     def reclaim(self, br: "Bridge") -> None:
         """Bring ``br`` back into the PBX process; its sockets are read again once the worker let go."""

@@ -50,6 +50,8 @@ class Connection(Protocol):
 
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ...) -> Iterable[Any]: ...
 
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor: ...
+
     async def commit(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -497,6 +499,9 @@ class BlockingConnection:
 
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         return self._conn.execute(sql, parameters).fetchall()
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> _BlockingCursor:
+        return _BlockingCursor(self._conn.executemany(sql, parameters))
 
     async def commit(self) -> None:
         self._conn.commit()

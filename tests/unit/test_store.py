@@ -110,6 +110,36 @@ def test_writer_commits_cdr_and_bindings_and_restart_marks_live_calls_interrupte
     run(go())
 
 
+def test_writer_keeps_the_order_of_interleaved_rows_in_one_commit(tmp_path: Path) -> None:
+    """Runs of the same statement go to the database together; rows of other statements between
+    them still take effect in between (a binding removed, then made again, exists)."""
+    async def go() -> None:
+        store = await Store.open(tmp_path)
+        writer = Writer(store)
+        writer.start()
+        b = Binding("1001", "sip:1001@10.0.0.1", 10_000.0, "udp", ("10.0.0.1", 5060), "c", 1)
+        for i in range(3):
+            writer.cdr(CdrRecord(f"c{i}", f"x{i}", "1001", "1002", start=100.0 + i))
+        writer.binding(b)
+        writer.remove_binding(b.aor, b.contact)
+        writer.cdr(CdrRecord("c0", "x0", "1001", "1002", start=100.0, answer=101.0, end=105.0,
+                             disposition="ANSWERED"))
+        writer.remove_binding(b.aor, b.contact)
+        writer.binding(b)
+        await writer.flush()
+        commits = writer.commits
+        try:
+            assert [x.contact for x in await store.bindings(now=500.0)] == [b.contact]
+            rows = {r["id"]: r for r in await store.cdrs()}
+            assert sorted(rows) == ["c0", "c1", "c2"] and rows["c0"]["disposition"] == "ANSWERED"
+            assert commits == 1, "rows queued together are one transaction"
+        finally:
+            await writer.stop()
+            await store.close()
+
+    run(go())
+
+
 def test_retention_forgets_old_cdrs_and_queue_log_together(tmp_path):
     import asyncio
 

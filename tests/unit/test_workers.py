@@ -177,6 +177,40 @@ def test_closing_a_bridge_gives_the_sockets_back_before_the_pbx_reads_them(run):
     run(test)
 
 
+def test_a_call_that_ends_is_dropped_by_its_worker_and_its_ports_are_free_again(run):
+    """Bridge and both endpoints closed together (a hang-up): no release round trip; the worker
+    closes its copies of the sockets, so the port pair can be bound again."""
+    async def test(engine):
+        pa, pb, a, b, br = await call(engine)
+        pool, worker = engine.workers, br.worker
+        answers = []
+        handle = pool.handle
+        pool.handle = lambda w, m: (answers.append(m.get("ev")), handle(w, m))
+        ports = (a.local_port, b.local_port)
+        br.close()
+        a.close()
+        b.close()
+        await until(lambda: not worker.bridges, what="the bridge forgotten")
+
+        def bindable() -> bool:
+            socks = []
+            try:
+                for port in ports:
+                    socks.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    socks[-1].bind((HOST, port))
+            except OSError:
+                return False
+            finally:
+                for s in socks:
+                    s.close()
+            return True
+        await until(bindable, what="the worker's copies of the sockets closed")
+        assert "released" not in answers
+        for p in (pa, pb):
+            p.close()
+    run(test)
+
+
 def test_a_dead_worker_loses_only_its_bridges_and_the_next_gets_a_new_one(run):
     async def test(engine):
         pa, pb, a, b, br = await call(engine)
