@@ -310,6 +310,12 @@ class Admission:
         """The next overload start or end to report, or None."""
         return self._events.popleft() if self._events else None
 
+    @property
+    def refusing(self) -> bool:
+        """Whether new calls are being refused for any reason of load (the box's own timing is
+        then no evidence about anyone else's)."""
+        return self.overload is not None or self.media_full is not None or self.rate_limited is not None
+
     # --- what the health API shows --------------------------------------------------------------
 
     def refused_recently(self, now: float) -> int:

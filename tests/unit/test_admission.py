@@ -329,3 +329,29 @@ def test_a_call_that_would_fill_its_media_worker_is_refused_at_once_without_wait
 def test_the_media_projection_refuses_nothing_when_refusing_for_load_is_switched_off():
     adm = Admission(Limits(refuse_overload=False), now=0.0)
     assert adm.admit(1.0, media=1.5) is None
+
+
+def test_a_contact_is_not_taken_for_dead_while_the_box_refuses_calls_for_load():
+    """The OPTIONS answer may be waiting in the box's own socket: the qualify timeout waits again
+    while admission refuses, and decides once the box is calm."""
+    from types import SimpleNamespace
+
+    from firmware.pbx.pbx import Pbx
+
+    adm = Admission(Limits(setups_per_second=1.0), now=0.0)
+    later: list[tuple] = []
+    pbx = Pbx.__new__(Pbx)
+    pbx.admission = adm
+    pbx.loop = SimpleNamespace(call_later=lambda delay, fn, *args: later.append((fn, args)))
+    pbx.setting = lambda key: 5.0
+    pbx.registrar = SimpleNamespace(unreachable=set())
+    tx = object()
+    pbx.qualify_txs = {tx: ("1002", "sip:1002@10.0.0.2")}
+    assert adm.admit(0.0) is None and adm.admit(0.0) is not None    # the setup rate: refusing
+    assert adm.refusing
+    pbx._qualify_expired(tx)
+    assert pbx.registrar.unreachable == set() and later == [(pbx._qualify_expired, (tx,))]
+    feed(adm, 1.0, 6, **QUIET)                                      # calm: the episode ends
+    assert not adm.refusing
+    pbx._qualify_expired(tx)
+    assert pbx.registrar.unreachable == {("1002", "sip:1002@10.0.0.2")} and tx not in pbx.qualify_txs
