@@ -15,8 +15,6 @@ from firmware.store.db import Binding, CdrRecord, Store
 
 log = logging.getLogger(__name__)
 
-GATHER_SECONDS = 0.05   # how long the writer lets rows gather before it commits them
-
 _CDR_UPSERT = (
     "INSERT INTO cdr (id, call_id, caller, callee, start, answer, end, disposition, duration, billsec, cause,"
     " recording) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -104,9 +102,6 @@ class Writer:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            # Rows come in bursts (a call's start, answer and end; 300 calls a second): a moment's
-            # wait makes one transaction and one fsync of many rows, not of each few.
-            await asyncio.sleep(GATHER_SECONDS)
             self._wake.clear()
             try:
                 await self._commit_pending()
