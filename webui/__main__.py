@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                     lockout=LockoutPolicy(args.lockout_failures, args.lockout_window, args.lockout_seconds),
                     sip_host=args.sip_host, sip_port=args.sip_port, secure_cookies=args.secure_cookies,
                     sse_interval=args.sse_interval, max_sse=args.max_sse, network_rollback=args.network_rollback)
-    signal.signal(signal.SIGTERM, _interrupt)  # cheroot's serve loop ends on KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _interrupt)  # the serve loop ends on KeyboardInterrupt
     try:
         return serve(cfg, args.host, args.port)
     except OSError as exc:

@@ -1,7 +1,7 @@
-"""Serves the web admin with cheroot: a threaded, pure-Python WSGI server.
+"""Serves the web admin with webui.wsgiserver: a thread per connection, started as it comes.
 
-Each live dashboard holds one worker thread for its Server-Sent Events stream, so the pool is
-sized for ``max_sse`` streams plus the threads that answer ordinary pages.
+Each live dashboard holds one connection for its Server-Sent Events stream, so the cap is
+``max_sse`` streams plus the connections that answer ordinary pages.
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import sys
 
-from cheroot import wsgi
-
 from firmware.api.localapi import LocalApi
-from webui.app import WebAdmin, WebConfig
+from webui.app import SECURITY_HEADERS, WebAdmin, WebConfig
+from webui.pages.system import MAX_UPLOAD
 from webui.webdb import WebDb
+from webui.wsgiserver import WebServer
 
 log = logging.getLogger("linebox.web")
 PAGE_THREADS = 8
+STOP_TIMEOUT = 2.0  # seconds the connections' threads get to end once the streams are told to
 
 
 def build(cfg: WebConfig) -> WebAdmin:
@@ -25,18 +26,19 @@ def build(cfg: WebConfig) -> WebAdmin:
 
 def serve(cfg: WebConfig, host: str, port: int) -> int:
     web = build(cfg)
-    server = wsgi.Server((host, port), web.wsgi, numthreads=cfg.max_sse + PAGE_THREADS,
-                         server_name="linebox-web", shutdown_timeout=2)
-    server.prepare()  # binds now, so a port in use is reported before "ready"
+    # Binds now, so a port in use is reported before "ready". The largest body is the System
+    # page's backup restore, which checks its own limit again.
+    server = WebServer((host, port), web.wsgi, max_connections=cfg.max_sse + PAGE_THREADS, max_body=MAX_UPLOAD,
+                       headers=[*SECURITY_HEADERS, ("Cache-Control", "no-store")])
     web.settle()
-    print(f"linebox-web: ready on http://{host}:{server.bind_addr[1]}/ (box API {cfg.api})", file=sys.stderr, flush=True)
+    print(f"linebox-web: ready on http://{host}:{server.port}/ (box API {cfg.api})", file=sys.stderr, flush=True)
     try:
-        server.serve()
+        server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         web.stopping.set()  # ends the SSE streams, so their threads can be joined
-        server.stop()
+        server.stop(STOP_TIMEOUT)
         web.api.close()
         web.db.close()
     return 0

@@ -1,0 +1,272 @@
+"""A small threaded WSGI server on the standard library (wsgiref), fit to face a LAN.
+
+- A thread per connection, started when it comes: none wait idle (cheroot started 40 ahead).
+- At most ``max_connections`` at once; past that a connection is answered 503 and closed at
+  once by the accepting thread, never queued.
+- One request per connection (``Connection: close``): an idle keep-alive connection would hold
+  a thread, and a body with no length (a Server-Sent Events stream) ends with the connection.
+- The request line and headers must all arrive within ``header_timeout`` however slowly they
+  trickle (slowloris); after that each read of the body and each write of the answer may wait
+  ``idle_timeout``. An answer itself may last as long as the app streams it.
+- A body must say its length (no ``Transfer-Encoding``: bottle would read a chunked body
+  unbounded) and stay within ``max_body``; the request line and header limits are http.server's
+  (64 KiB a line, 100 headers).
+- Each chunk the app yields is flushed to the socket, with Nagle off: an SSE event leaves when
+  it is made.
+- Nothing is logged per request (a path may carry a secret, such as a network change's id).
+
+    server = WebServer(("0.0.0.0", 8000), app, max_connections=40, max_body=1 << 20)  # binds
+    server.serve_forever()  # until KeyboardInterrupt
+    server.stop(timeout=2)  # after the app has ended its streams
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http import HTTPStatus
+from typing import Any, Callable, Sequence
+from urllib.parse import unquote
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+
+log = logging.getLogger("linebox.web")
+
+HEADER_TIMEOUT = 10.0  # seconds for the request line and all the headers together
+IDLE_TIMEOUT = 30.0  # seconds any one read of a body or write of an answer may wait
+MAX_LINE = 65536  # the request line, as http.server's handle_one_request (headers: http.client's)
+WRITE_BUFFER = 64 * 1024  # status line, headers and the first chunk leave in one send
+LINGER = 1.0  # seconds to read what a client still sends after its answer (see _linger)
+LINGER_BYTES = 256 * 1024
+_QUOTED_SLASH = re.compile("%2F", re.IGNORECASE)
+
+
+class _Deadline(io.RawIOBase):
+    """The socket as a readable file whose reads all end by ``deadline`` (a monotonic time),
+    or wait the socket's own timeout each once ``deadline`` is None."""
+
+    def __init__(self, sock: socket.socket, deadline: float | None) -> None:
+        self.sock, self.deadline = sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request's head took too long")
+            self.sock.settimeout(left)
+        return self.sock.recv_into(buf)
+
+
+class _Answer(ServerHandler):
+    """wsgiref's handler for one answer: our Server header, no process environment, the
+    connection closed after it, and a client gone quiet or away dropped without a traceback."""
+
+    server_software = "linebox-web"
+    os_environ: dict[str, str] = {}  # wsgiref copies the whole process environment into each request
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        self.headers["Connection"] = "close"
+
+    def handle_error(self) -> None:
+        if isinstance(sys.exc_info()[1], OSError):  # timed out or reset mid-answer: nobody to answer
+            return
+        super().handle_error()
+
+    def log_exception(self, exc_info: Any) -> None:
+        log.error("answering a request failed", exc_info=exc_info)
+
+
+class _Connection(WSGIRequestHandler):
+    """One connection: reads the request's head under the deadline, refuses what the app must
+    not see, and runs the app once."""
+
+    server: WebServer
+    server_version = "linebox-web"
+
+    def setup(self) -> None:
+        # StreamRequestHandler.setup, with the head read under one deadline and a write buffer.
+        self.connection = self.request
+        self.connection.settimeout(self.server.idle_timeout)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = _Deadline(self.connection, time.monotonic() + self.server.header_timeout)
+        self.rfile = io.BufferedReader(self.reader)
+        self.wfile = self.connection.makefile("wb", WRITE_BUFFER)
+
+    def handle(self) -> None:
+        self.request_version = "HTTP/1.0"  # what a refusal before the request line is read answers in
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
+            if not self.raw_requestline:
+                return  # connected and said nothing (a browser's preconnect)
+            if len(self.raw_requestline) > MAX_LINE:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.parse_request():
+                return  # parse_request answered (400, 431, 505)
+        except TimeoutError:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT)
+            return
+        self.reader.deadline = None
+        self.connection.settimeout(self.server.idle_timeout)
+        refused = self.refusal()
+        if refused:
+            self.send_error(refused)
+            return
+        answer = _Answer(self.rfile, self.wfile, sys.stderr, self.get_environ(), multithread=True)
+        answer.http_version = "1.1" if self.request_version == "HTTP/1.1" else "1.0"
+        answer.request_handler = self
+        answer.error_headers = [("Content-Type", "text/plain"), *self.server.own_headers]
+        answer.run(self.server.get_app())
+
+    def get_environ(self) -> dict[str, Any]:
+        env = super().get_environ()
+        # An encoded slash stays encoded (as cheroot left it): to the routes it is part of a
+        # name, never a separator, so "/voicemail/10%2F02" is no mailbox "10/02" and "..%2F"
+        # climbs nothing.
+        path = self.path.split("?", 1)[0]
+        env["PATH_INFO"] = "%2F".join(unquote(part, "iso-8859-1") for part in _QUOTED_SLASH.split(path))
+        return env
+
+    def refusal(self) -> HTTPStatus | None:
+        """Why the app must not see this request, if it must not."""
+        if self.request_version == "HTTP/0.9":
+            return HTTPStatus.BAD_REQUEST  # an HTTP/0.9 answer has no headers, so no security headers
+        if "Transfer-Encoding" in self.headers:
+            return HTTPStatus.LENGTH_REQUIRED  # browsers never send one; bottle would read it unbounded
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1 or not all(v.isascii() and v.isdigit() for v in lengths):
+            return HTTPStatus.BAD_REQUEST
+        if lengths and int(lengths[0]) > self.server.max_body:
+            return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+        return None
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answers a request refused before the app saw it: a line of plain text with the app's
+        headers (http.server's page is HTML and would lack them)."""
+        status = HTTPStatus(code)
+        body = f"{status.value} {status.phrase}\n".encode()
+        version = "HTTP/1.1" if self.request_version == "HTTP/1.1" else "HTTP/1.0"
+        head = [f"{version} {status.value} {status.phrase}", f"Server: {self.server_version}",
+                "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}", "Connection: close",
+                *(f"{name}: {value}" for name, value in self.server.own_headers)]
+        self.close_connection = True
+        try:
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            self.wfile.flush()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # no request log: the path may carry a secret, and a LAN could fill the journal
+
+
+class WebServer(WSGIServer):
+    """Binds at once (a port in use raises OSError here); ``serve_forever`` accepts and starts a
+    thread per connection; ``stop`` closes the port and joins those threads."""
+
+    request_queue_size = 32  # a page and its assets come as a burst of connections
+
+    def __init__(self, address: tuple[str, int], app: Callable[..., Any], *, max_connections: int,
+                 max_body: int, header_timeout: float = HEADER_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT,
+                 headers: Sequence[tuple[str, str]] = ()) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.max_body, self.header_timeout, self.idle_timeout = max_body, header_timeout, idle_timeout
+        self.own_headers = tuple(headers)  # added to the answers the server makes itself (refusals, errors)
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.live: dict[threading.Thread, socket.socket] = {}
+        self.lock = threading.Lock()
+        self.stopping = False
+        super().__init__(address, _Connection)
+        self.set_app(app)
+
+    def server_bind(self) -> None:
+        # TCPServer's bind, not HTTPServer's: that one asks the resolver for the host's name
+        # (getfqdn), which on a box without DNS waits out a timeout before "ready".
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+        self.setup_environ()
+
+    @property
+    def port(self) -> int:
+        return self.server_port
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self._turn_away(request)
+            return
+        thread = threading.Thread(target=self._serve, args=(request, client_address), name="web-conn", daemon=True)
+        with self.lock:
+            self.live[thread] = request
+        thread.start()
+
+    def _serve(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+            self._linger(request)
+        except OSError:
+            pass  # the client went away or stopped reading: nothing to tell anyone
+        except Exception:
+            log.exception("a connection failed")
+        finally:
+            self.shutdown_request(request)
+            with self.lock:
+                self.live.pop(threading.current_thread(), None)
+            self.slots.release()
+
+    def _linger(self, request: socket.socket) -> None:
+        """Reads (and drops) what the client still sends before closing: closing a socket with
+        unread data sends a reset, which can destroy the answer before the client reads it
+        (a refused upload, an API call answered without its body)."""
+        request.shutdown(socket.SHUT_WR)
+        if self.stopping:
+            return
+        deadline, left = time.monotonic() + LINGER, LINGER_BYTES
+        while left > 0 and (wait := deadline - time.monotonic()) > 0:
+            request.settimeout(wait)
+            data = request.recv(min(left, 65536))
+            if not data:
+                return
+            left -= len(data)
+
+    def _turn_away(self, request: socket.socket) -> None:
+        """Past the cap: a 503 sent without waiting (it fits an empty send buffer), then closed."""
+        head = ["HTTP/1.1 503 Service Unavailable", "Retry-After: 2", "Content-Length: 0", "Connection: close",
+                *(f"{name}: {value}" for name, value in self.own_headers)]
+        try:
+            request.setblocking(False)
+            request.recv(65536)  # what came of the request already: left unread, the close would reset
+        except OSError:
+            pass
+        try:
+            request.send(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Closes the port, then joins the connections' threads for up to ``timeout`` seconds
+        (the app ends its streams first); one still there, say writing to a client that stopped
+        reading, has its socket shut down under it and gets a moment more."""
+        self.stopping = True
+        self.server_close()
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            live = list(self.live.items())
+        for thread, _ in live:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for thread, request in live:
+            if thread.is_alive():
+                try:
+                    request.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                thread.join(0.5)
