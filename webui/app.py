@@ -41,6 +41,7 @@ STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".md": "text/markd
 
 SESSION_COOKIE = "lb_session"
 ANON_CSRF_COOKIE = "lb_csrf"  # double-submit token for the two forms used before a session exists
+ANON_MAX_BODY = 64 * 1024  # a form posted before login (login, first admin, network confirm) is far smaller
 
 # The regions of board.regions (tone plan, ring cadence, caller-ID standard, line impedance).
 # The choice goes to the box's setting REGION_SETTING where the firmware has it; a firmware
@@ -191,6 +192,10 @@ class WebAdmin:
             bottle.abort(403, "The form's CSRF token is missing or wrong; nothing was changed. Reload the page and try again.")
 
     def _check_anon_csrf(self) -> None:
+        # Nobody is logged in, and reading the form for its token would let a stranger make the
+        # server spool a body up to the largest upload (a restore) to disk: refuse it unread.
+        if request.content_length > ANON_MAX_BODY:
+            bottle.abort(413, "This form is far larger than a login or account form can be.")
         if not auth.same_token(request.forms.get("csrf"), request.get_cookie(ANON_CSRF_COOKIE)):
             bottle.abort(403, "The form's CSRF token is missing or wrong; nothing was changed. Reload the page and try again.")
 

@@ -4,6 +4,8 @@ and security headers, and no default password."""
 from __future__ import annotations
 
 import re
+import socket
+from urllib.parse import urlsplit
 
 from tests.e2e.box import RawRegistrar, SipSocket, run_cli
 from tests.web.conftest import ADMIN, PASSWORD, create_admin, login
@@ -93,6 +95,20 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_nothin
     page.context.clear_cookies()
     r = page.request.post(web.url("/login"), form={"username": ADMIN, "password": PASSWORD}, max_redirects=0)
     assert r.status == 403
+
+
+def test_a_large_post_before_login_is_refused_before_its_body_is_read(box_factory, web_factory):
+    """The first-admin form is read before anyone logged in: a stranger announcing a 10 MB
+    multipart body (which bottle would spool to a temporary file) gets 413 at once, with only a
+    few bytes sent (the server never waited for the rest)."""
+    web = web_factory(box_factory("box", extensions=()))
+    where = urlsplit(web.url("/"))
+    with socket.create_connection((where.hostname, where.port), timeout=10) as s:
+        s.sendall(b"POST /setup/admin HTTP/1.1\r\nHost: box\r\n"
+                  b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n"
+                  b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n")
+        head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
 
 
 def test_cookies_and_headers(box_factory, web_factory, page):
