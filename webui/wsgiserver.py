@@ -155,12 +155,10 @@ class _Connection(WSGIRequestHandler):
         status = HTTPStatus(code)
         body = f"{status.value} {status.phrase}\n".encode()
         version = "HTTP/1.1" if self.request_version == "HTTP/1.1" else "HTTP/1.0"
-        head = [f"{version} {status.value} {status.phrase}", f"Server: {self.server_version}",
-                "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}", "Connection: close",
-                *(f"{name}: {value}" for name, value in self.server.own_headers)]
         self.close_connection = True
         try:
-            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            plain = [("Content-Type", "text/plain; charset=utf-8")]
+            self.wfile.write(self.server.raw_answer(version, status, body, plain))
             self.wfile.flush()
         except OSError:
             pass
@@ -237,17 +235,23 @@ class WebServer(WSGIServer):
                 return
             left -= len(data)
 
+    def raw_answer(self, version: str, status: HTTPStatus, body: bytes, headers: Sequence[tuple[str, str]]) -> bytes:
+        """An answer the server makes itself (a refusal before the app), with the app's headers."""
+        fields = [("Server", _Connection.server_version), *headers, ("Content-Length", str(len(body))),
+                  ("Connection", "close"), *self.own_headers]
+        head = [f"{version} {status.value} {status.phrase}", *(f"{name}: {value}" for name, value in fields)]
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
     def _turn_away(self, request: socket.socket) -> None:
         """Past the cap: a 503 sent without waiting (it fits an empty send buffer), then closed."""
-        head = ["HTTP/1.1 503 Service Unavailable", "Retry-After: 2", "Content-Length: 0", "Connection: close",
-                *(f"{name}: {value}" for name, value in self.own_headers)]
+        answer = self.raw_answer("HTTP/1.1", HTTPStatus.SERVICE_UNAVAILABLE, b"", [("Retry-After", "2")])
         try:
             request.setblocking(False)
             request.recv(65536)  # what came of the request already: left unread, the close would reset
         except OSError:
             pass
         try:
-            request.send(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            request.send(answer)
         except OSError:
             pass
         self.shutdown_request(request)

@@ -408,13 +408,17 @@ class WorkerPool:
             if not worker.bridges:
                 worker.idle_since = time.monotonic()
         else:
-            worker.send({"op": "release", "id": br.worker_id})
+            self._release(br)
 
     def reclaim(self, br: "Bridge") -> None:
         """Bring ``br`` back into the PBX process; its sockets are read again once the worker let go."""
         if br.worker is None or br.releasing:
             return
         br.releasing = True
+        self._release(br)
+
+    @staticmethod
+    def _release(br: "Bridge") -> None:
         br.worker.send({"op": "release", "id": br.worker_id})
 
     # -- what workers say -----------------------------------------------------------------------

@@ -331,11 +331,7 @@ class SipEndpoint:
         tx.send_response(response, now)   # the transaction records the answer (the TU reads it)
         for data in tx.datagrams_to_send(now):
             self._out.append((data, entry.flow))
-        entry.dead = True
-        del self._servers[tx.key]
-        mk = entry.merge_key
-        if mk is not None and self._merge.get(mk) == tx.key:
-            del self._merge[mk]
+        self._forget_server(tx.key, entry, now, absorb_copies=False)
 
     def send_stateless(self, message: Request | Response, flow: Flow) -> None:
         """Send a message outside any transaction (e.g. a response the TU builds to a
@@ -662,12 +658,14 @@ class SipEndpoint:
         else:
             self._schedule(entry, tx.get_timer())
 
-    def _forget_server(self, key: tuple, entry: _Entry, now: float) -> None:
+    def _forget_server(self, key: tuple, entry: _Entry, now: float, *, absorb_copies: bool = True) -> None:
+        """``absorb_copies=False``: a stateless answer, whose request's copies are answered again."""
         entry.dead = True
         if self._servers.get(key) is entry:
             del self._servers[key]
         tx = entry.tx
-        if tx.kind is _t.Kind.INVITE_SERVER and (tx.last_status or 0) >= 300 and not tx.reliable:
+        if (absorb_copies and tx.kind is _t.Kind.INVITE_SERVER and (tx.last_status or 0) >= 300
+                and not tx.reliable):
             # Timer I ends it T4 after the ACK, but a copy sent before the client had the final
             # may still be queued (a loaded box reads its socket late): keep absorbing copies
             # until the client's timer B (64*T1 from its first send) would have given up.
