@@ -7,7 +7,7 @@ admin must confirm *from the new address* within ``window`` seconds (proof the n
 reachable from where they are), else the old addresses and routes come back by themselves.
 
 The planning is pure (``plan_static`` turns a wanted state into operations and their inverse);
-``Netlink`` is the thin adapter over pyroute2 that reads and carries them out. A change is
+``Netlink`` is the thin adapter over rtnetlink that reads and carries them out. A change is
 written to ``network.json`` in the data directory once confirmed, for the next boot.
 """
 
@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
+
+from firmware.system.rtnetlink import RT_TABLE_MAIN, Rtnetlink
 
 __all__ = ["Address", "Route", "Interface", "NetState", "Op", "NetError", "plan_static", "Netlink", "NetChanger"]
 
@@ -138,40 +140,28 @@ class Backend(Protocol):
 
 
 class Netlink:
-    """pyroute2 over the kernel of the current network namespace."""
+    """The kernel of the current network namespace, over rtnetlink (firmware.system.rtnetlink)."""
 
     def state(self) -> NetState:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-            ifaces = []
-            for link in ipr.get_links():
-                idx = link["index"]
-                addrs = tuple(Address(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-                              for a in ipr.get_addr(index=idx, family=2))
-                ifaces.append(Interface(names[idx], bool(link["flags"] & 1), link.get_attr("IFLA_ADDRESS") or "",
-                                        addrs))
-            routes = []
-            for r in ipr.get_routes(family=2, table=254):
-                dst = r.get_attr("RTA_DST")
-                routes.append(Route(f"{dst}/{r['dst_len']}" if dst else "default", r.get_attr("RTA_GATEWAY"),
-                                    names.get(r.get_attr("RTA_OIF"), "?")))
-        return NetState(tuple(ifaces), tuple(routes))
+        with Rtnetlink() as nl:
+            links, addrs, routes = nl.links(), nl.addresses(), nl.routes(RT_TABLE_MAIN)
+        names = {link.index: link.name for link in links}
+        ifaces = tuple(Interface(link.name, link.up, link.mac,
+                                 tuple(Address(a.address, a.prefixlen) for a in addrs if a.index == link.index))
+                       for link in links)
+        return NetState(ifaces, tuple(Route(f"{r.dst}/{r.dst_len}" if r.dst else "default", r.gateway,
+                                            names.get(r.oif, "?"))
+                                      for r in routes))
 
     def apply(self, ops: list[Op]) -> None:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
+        with Rtnetlink() as nl:
             for op in ops:
-                idx = ipr.link_lookup(ifname=op.ifname)[0]
+                idx = nl.link_index(op.ifname)
                 if op.verb in ("addr-add", "addr-del"):
                     assert op.address is not None
-                    ipr.addr("add" if op.verb == "addr-add" else "del", index=idx,
-                             address=op.address.address, prefixlen=op.address.prefix)
+                    nl.change_address(op.verb == "addr-add", idx, op.address.address, op.address.prefix)
                 else:
-                    ipr.route("add" if op.verb == "route-add" else "del", dst="0.0.0.0/0",
-                              gateway=op.gateway, oif=idx)
+                    nl.change_default_route(op.verb == "route-add", idx, op.gateway)
 
 
 @dataclass

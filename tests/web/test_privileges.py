@@ -139,9 +139,9 @@ def test_the_capability_kept_is_the_one_that_works(linebox_user, reachable: Path
     subprocess.run(["ip", "netns", "add", ns], check=True)
     script = ("import sys; from pathlib import Path; from firmware.system.privileges import drop_to_owner\n"
               "d = drop_to_owner(Path(sys.argv[1]), keep=sys.argv[2:])\n"
-              "from pyroute2 import IPRoute\n"
-              "with IPRoute() as ipr:\n"
-              "    ipr.addr('add', index=ipr.link_lookup(ifname='lo')[0], address='198.51.100.9', prefixlen=32)\n"
+              "from firmware.system.rtnetlink import Rtnetlink\n"  # what the network page changes it with
+              "with Rtnetlink() as nl:\n"
+              "    nl.change_address(True, nl.link_index('lo'), '198.51.100.9', 32)\n"
               "print(d.user, d.kept)\n")
     try:
         without = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", script, str(data)],

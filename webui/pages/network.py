@@ -1,4 +1,4 @@
-"""The box's network: interfaces, addresses and routes (read with pyroute2), and a static
+"""The box's network: interfaces, addresses and routes (read over rtnetlink), and a static
 address change that rolls back by itself unless confirmed from the new address in time
 (firmware.system.netconf). DHCP is the image's default; this page is for giving the box a fixed
 address an office's phones can rely on."""
