@@ -119,17 +119,19 @@ def plan_static(state: NetState, ifname: str, address: str, prefix: str | int,
             raise NetError("gateway", f"the gateway must be another address in {net}")
     new = Address(str(ip), plen)
     ops: list[Op] = []
+    # An old default route goes first: deleting the address it leaves by takes the route with
+    # it in the kernel, and a route-del after that fails (ESRCH) and rolls the whole change back.
+    if gw is not None:
+        for r in state.routes:
+            if r.dst == "default" and r.gateway != str(gw):
+                ops.append(Op("route-del", r.ifname, gateway=r.gateway))
     for old in iface.addresses:
         if old != new and ":" not in old.address:
             ops.append(Op("addr-del", ifname, old))
     if new not in iface.addresses:
         ops.append(Op("addr-add", ifname, new))
-    if gw is not None:
-        for r in state.routes:
-            if r.dst == "default" and r.gateway != str(gw):
-                ops.append(Op("route-del", r.ifname, gateway=r.gateway))
-        if not any(r.dst == "default" and r.gateway == str(gw) for r in state.routes):
-            ops.append(Op("route-add", ifname, gateway=str(gw)))
+    if gw is not None and not any(r.dst == "default" and r.gateway == str(gw) for r in state.routes):
+        ops.append(Op("route-add", ifname, gateway=str(gw)))
     # Undo in reverse order: routes before the addresses they need.
     return ops, [op.inverse() for op in reversed(ops)]
 

@@ -16,10 +16,10 @@ STATE = NetState(
 
 def test_plan_replaces_the_address_and_the_default_route_and_undoes_in_reverse():
     ops, undo = plan_static(STATE, "eth0", "10.0.0.5", "24", "10.0.0.1")
-    assert ops == [Op("addr-del", "eth0", Address("192.168.1.10", 24)), Op("addr-add", "eth0", Address("10.0.0.5", 24)),
-                   Op("route-del", "eth0", gateway="192.168.1.1"), Op("route-add", "eth0", gateway="10.0.0.1")]
-    assert undo == [Op("route-del", "eth0", gateway="10.0.0.1"), Op("route-add", "eth0", gateway="192.168.1.1"),
-                    Op("addr-del", "eth0", Address("10.0.0.5", 24)), Op("addr-add", "eth0", Address("192.168.1.10", 24))]
+    assert ops == [Op("route-del", "eth0", gateway="192.168.1.1"), Op("addr-del", "eth0", Address("192.168.1.10", 24)),
+                   Op("addr-add", "eth0", Address("10.0.0.5", 24)), Op("route-add", "eth0", gateway="10.0.0.1")]
+    assert undo == [Op("route-del", "eth0", gateway="10.0.0.1"), Op("addr-del", "eth0", Address("10.0.0.5", 24)),
+                    Op("addr-add", "eth0", Address("192.168.1.10", 24)), Op("route-add", "eth0", gateway="192.168.1.1")]
 
 
 @pytest.mark.parametrize("iface, addr, prefix, gw, field", [

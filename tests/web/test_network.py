@@ -1,5 +1,5 @@
 """The network page in a network namespace of its own (a veth pair; nothing leaves the machine):
-the web admin, run inside the namespace, shows its interfaces read with pyroute2, refuses a bad
+the web admin, run inside the namespace, shows its interfaces read over rtnetlink, refuses a bad
 address with the message next to the field, and applies a new address that rolls back by
 itself unless confirmed from that new address; confirmed, it stays and is saved."""
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tests.web.conftest import create_admin, login, skip_to_dashboard
 from tests.web.webproc import Web
 
 OLD, NEW, HOST_SIDE = "198.51.100.2", "198.51.100.3", "198.51.100.1"  # TEST-NET-2, inside our own veth
+OLD_GATEWAY = "198.51.100.254"
 ROLLBACK = 4.0
 
 
@@ -84,12 +85,16 @@ def test_address_change_rolls_back_unless_confirmed_from_the_new_address(page, w
     assert addresses(ns, ifname) == [OLD]
 
     # Applied and confirmed from the new address (where the browser has no session yet): kept.
+    # It also replaces a default route that leaves by the old address: the kernel drops that
+    # route with the address, so the change must take the route away first.
+    ip("route", "add", "default", "via", OLD_GATEWAY, "dev", ifname, ns=ns)
     page.goto(web.url("/network"))
     if "/login" in page.url:
         login(page, web)
         page.goto(web.url("/network"))
     page.fill("#interface", ifname)
     page.fill("#address", NEW)
+    page.fill("#gateway", HOST_SIDE)
     page.click("main form button[type=submit]")
     link = page.get_attribute("#confirm-link", "href")
     deadline = time.monotonic() + 5
@@ -101,8 +106,9 @@ def test_address_change_rolls_back_unless_confirmed_from_the_new_address(page, w
     assert "kept" in page.inner_text("#confirmed")
     time.sleep(ROLLBACK + 1.0)
     assert addresses(ns, ifname) == [NEW]
+    assert [r.get("gateway") for r in json.loads(ip("-j", "route", "show", "default", ns=ns))] == [HOST_SIDE]
     saved = json.loads((web.data / "network.json").read_text())
-    assert saved == {"interface": ifname, "address": f"{NEW}/24", "gateway": None}
+    assert saved == {"interface": ifname, "address": f"{NEW}/24", "gateway": HOST_SIDE}
 
 
 def test_the_wizard_shows_the_analog_ports_and_checks_a_fixed_address(box_factory, web_factory, page) -> None:
