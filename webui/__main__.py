@@ -11,7 +11,6 @@ from pathlib import Path
 
 from firmware.api.localapi import keep_private
 from webui.auth import LockoutPolicy
-from webui.app import WebConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +56,25 @@ def tame_malloc() -> None:
         pass
 
 
+def without_https_client() -> None:
+    """Loads http.client without its HTTPS half, in this process only.
+
+    The web admin speaks plain HTTP both ways: browsers reach it directly or through a TLS proxy in
+    front of it, and its own requests go to the box's API on this machine (LocalApi). bottle and
+    wsgiref import http.client, which imports ssl for an HTTPSConnection nothing here uses: 1.4 MB
+    of an idle web admin that must stay under 30 MB (docs/benchmarks.md, "Idle memory"). While
+    http.client loads, ``import ssl`` fails (a None in sys.modules); afterwards it works again,
+    for whatever really needs TLS.
+    """
+    if "ssl" in sys.modules or "http.client" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]
+    try:
+        import http.client  # noqa: F401
+    finally:
+        del sys.modules["ssl"]
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -84,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
               f"chown -R linebox: {args.data}), or pass --allow-root on a development machine",
               file=sys.stderr)
         return 1
+    without_https_client()
+    from webui.app import WebConfig
     from webui.server import serve
 
     cfg = WebConfig(data=args.data, api=args.api, session_idle=args.session_idle,

@@ -39,8 +39,6 @@ from firmware.store.datadir import FILE_MODE, keep_private, private_dir, private
 from firmware.store.db import Store, run_blocking
 
 if TYPE_CHECKING:
-    import urllib.request
-
     from firmware.api.httpapi import Action
 
 T = TypeVar("T")
@@ -452,45 +450,48 @@ class LocalApi:
     def ban_state(self, ip: str) -> BanState:
         return BanState(**self._post(BAN_CHECK, {"ip": ip}))
 
-    # urllib (http.client, email: 2 MB) is imported by the first call to the box, not at import:
-    # the box imports this module for box_actions and never calls itself.
-
     def _get(self, path: str) -> Any:
-        import urllib.request
-
-        return self._http(urllib.request.Request(self._url(path)))
+        return self._http("GET", path, None, {})
 
     def _post(self, path: str, args: dict[str, Any]) -> Any:
-        import urllib.request
-
         # The secret is read at each action: it changes whenever the box restarts.
-        req = urllib.request.Request(self._url(path), data=json.dumps(args).encode(), method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              API_SECRET_HEADER: api_secret(self.data)})
-        return self._http(req)
+        return self._http("POST", path, json.dumps(args).encode(),
+                          {"Content-Type": "application/json", API_SECRET_HEADER: api_secret(self.data)})
 
-    def _url(self, path: str) -> str:
+    # http.client is imported by the first call to the box, not at import: the box imports this
+    # module for box_actions and never calls itself. Not urllib: the API is plain HTTP on this
+    # machine, and urllib's openers would load ssl into the web admin (webui/__main__.py).
+
+    def _http(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Any:
+        import http.client
+        from urllib.parse import urlsplit
+
         if self.api is None:
             raise BoxUnreachable("no box API configured (--api)")
-        return self.api + path
-
-    def _http(self, req: urllib.request.Request) -> Any:
-        import urllib.error
-        import urllib.request
-
+        url = urlsplit(self.api)
+        if url.scheme != "http" or not url.hostname:
+            raise BoxUnreachable(f"the box's API must be an http:// URL on this machine, not {self.api!r}")
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=self.timeout)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                message = json.loads(exc.read()).get("error", exc.reason)
-            except ValueError:
-                message = exc.reason
-            if 400 <= exc.code < 500:
-                raise Invalid({"box": str(message)}) from None
-            raise BoxUnreachable(f"the box answered {exc.code}: {message}") from None
-        except (OSError, ValueError) as exc:
+            conn.request(method, url.path.rstrip("/") + path, body=body, headers=headers)
+            answer = conn.getresponse()
+            status, reason, data = answer.status, answer.reason, answer.read()
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             raise BoxUnreachable(f"the box's API at {self.api} did not answer: {exc}") from None
+        finally:
+            conn.close()
+        try:
+            value = json.loads(data)
+        except ValueError:
+            value = None
+        if status < 400 and value is not None:
+            return value
+        if status < 400:
+            raise BoxUnreachable(f"the box's API at {self.api} answered what is not JSON")
+        message = value.get("error", reason) if isinstance(value, dict) else reason
+        if 400 <= status < 500:
+            raise Invalid({"box": str(message)})
+        raise BoxUnreachable(f"the box answered {status}: {message}")
 
     # --- plumbing --------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import http.client
 import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +60,22 @@ def _read_events(s: socket.socket, count: int, timeout: float = 10.0) -> bytes:
         data += chunk
         assert time.monotonic() < deadline, "no events"
     return data
+
+
+def test_serving_pages_and_asking_the_box_never_loads_tls(box, web_factory):
+    """ssl is 1.4 MB of an idle web admin held under 30 MB (webui/__main__.py,
+    without_https_client): neither pages nor the box's API, plain HTTP both, may load it."""
+    web = web_factory(box)
+    session = _admin_session(web)
+    for path in ("/setup/region", "/extensions", "/"):
+        assert _get(web, path, session) in (200, 303)
+    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+    conn.request("GET", "/ports", headers={"Cookie": f"lb_session={session}"})
+    r = conn.getresponse()
+    ports = r.read().decode()
+    assert r.status == 200 and "did not say which ports" not in ports, ports  # the box answered
+    maps = Path(f"/proc/{web.proc.pid}/maps").read_text()
+    assert "_ssl." not in maps and "libssl" not in maps, [m for m in maps.splitlines() if "ssl" in m]
 
 
 @pytest.mark.slow
