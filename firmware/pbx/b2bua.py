@@ -447,6 +447,11 @@ class Call:
         if self.cdr.callee:
             self.pbx.writer.cdr(self.cdr)
         self.pbx.call_ended(self)
+        # The legs finish their own SIP exchanges without the call: cutting their link to it
+        # lets reference counting free both (see _Side._closed in firmware/media/relay.py).
+        for leg in [self.a, *self.candidates]:
+            if leg.call is self:
+                leg.call = None
 
     def _diverted(self, cause: str, source: Leg | None) -> bool:
         """An unanswered extension's call goes on to its mailbox instead of ending."""
