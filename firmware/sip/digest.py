@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -160,15 +161,12 @@ def compute_response(
 # --------------------------------------------------------------------------
 # Header parsing (RFC 7235 §2.1 auth-param list, RFC 3261 §25.1 quoted-string)
 
-_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_WS = " \t\r\n"
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
+_WS = re.compile(r"[ \t\r\n]*")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)  # RFC 3261 §25.1 quoted-string, escapes included
+_ESCAPE = re.compile(r"\\(.)", re.S)
+_BARE = re.compile(r'[^ \t\r\n,"]*')
 _MAX_HEADER = 8192
-
-
-def _skip_ws(s: str, i: int) -> int:
-    while i < len(s) and s[i] in _WS:
-        i += 1
-    return i
 
 
 def parse_params(header_value: str, *, scheme: str = "Digest") -> dict[str, str]:
@@ -177,71 +175,62 @@ def parse_params(header_value: str, *, scheme: str = "Digest") -> dict[str, str]
     Tolerates any order, missing or extra whitespace and empty list elements;
     unescapes quoted-strings (``\\"`` and ``\\\\``). Raises DigestError for a
     wrong scheme, duplicate parameters, unterminated quotes or garbage.
+    Each step is a regular expression matched where the last one ended: the
+    header of every authenticated request passes here.
     """
     if not isinstance(header_value, str):
         raise DigestError("digest header must be a str")
-    if len(header_value) > _MAX_HEADER:
-        raise DigestError("digest header too long")
     s = header_value
-    i = _skip_ws(s, 0)
-    start = i
-    while i < len(s) and s[i] in _TCHAR:
-        i += 1
+    n = len(s)
+    if n > _MAX_HEADER:
+        raise DigestError("digest header too long")
+    start = _WS.match(s).end()
+    i = _TOKEN.match(s, start).end()
     if s[start:i].lower() != scheme.lower():
         raise DigestError(f"expected {scheme} scheme, got {s[start:i]!r}")
-    if i < len(s) and s[i] not in _WS:
+    if i < n and s[i] not in " \t\r\n":
         raise DigestError("missing space after scheme")
     params: dict[str, str] = {}
     while True:
-        i = _skip_ws(s, i)
-        if i >= len(s):
+        i = _WS.match(s, i).end()
+        if i >= n:
             break
         if s[i] == ",":  # empty list element (RFC 7230 §7)
             i += 1
             continue
         start = i
-        while i < len(s) and s[i] in _TCHAR:
-            i += 1
+        i = _TOKEN.match(s, i).end()
         name = s[start:i].lower()
         if not name:
             raise DigestError(f"expected parameter name at offset {start}")
-        i = _skip_ws(s, i)
-        if i >= len(s) or s[i] != "=":
+        i = _WS.match(s, i).end()
+        if i >= n or s[i] != "=":
             raise DigestError(f"expected '=' after {name!r}")
-        i = _skip_ws(s, i + 1)
-        if i < len(s) and s[i] == '"':
-            i += 1
-            buf: list[str] = []
-            while True:
-                if i >= len(s):
-                    raise DigestError(f"unterminated quoted-string for {name!r}")
-                c = s[i]
-                if c == "\\":
-                    if i + 1 >= len(s):
-                        raise DigestError(f"dangling escape in {name!r}")
-                    buf.append(s[i + 1])
-                    i += 2
-                elif c == '"':
-                    i += 1
-                    break
-                else:
-                    buf.append(c)
-                    i += 1
-            value = "".join(buf)
+        i = _WS.match(s, i + 1).end()
+        if i < n and s[i] == '"':
+            quoted = _QUOTED.match(s, i)
+            if quoted is None:
+                body = s[i + 1:]
+                if body.replace("\\\\", "").endswith("\\"):
+                    raise DigestError(f"dangling escape in {name!r}")
+                raise DigestError(f"unterminated quoted-string for {name!r}")
+            value = quoted.group(1)
+            if "\\" in value:
+                value = _ESCAPE.sub(r"\1", value)
+            i = quoted.end()
         else:
             # Unquoted: RFC says token, but phones put URIs here unquoted;
             # accept anything up to a separator.
             start = i
-            while i < len(s) and s[i] not in _WS and s[i] not in ',"':
-                i += 1
+            i = _BARE.match(s, i).end()
             value = s[start:i]
             if not value:
                 raise DigestError(f"empty value for {name!r}")
         if name in params:
             raise DigestError(f"duplicate parameter {name!r}")
         params[name] = value
-        i = _skip_ws(s, i)
-        if i < len(s):
+        i = _WS.match(s, i).end()
+        if i < n:
             if s[i] != ",":
                 raise DigestError(f"expected ',' after {name!r}")
             i += 1
