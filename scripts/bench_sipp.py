@@ -699,6 +699,12 @@ class Harness:
                 time.sleep(0.25)
             r1 = target.relayed()
             self._finish_row(row, target, uac, uas, box_meter, gen_meter, r0, r1, uac_wait=a.setup_hold + 40)
+            refused = sum(v for k, v in row.failures.items() if k.startswith("unexpected 503"))
+            if refused and refused == row.failed and row.attempted and row.pkt_s is not None:
+                # calls refused with 503 carry no media: the packets expected are the admitted
+                # calls' (admission spreads them evenly over the run)
+                row.expected_pkt_s *= row.succeeded / row.attempted
+                row.loss_pct = max(0.0, 100.0 * (1 - row.pkt_s / row.expected_pkt_s))
         finally:
             for run in (locals().get("uac"), uas):
                 if run is not None and run.proc.poll() is None:

@@ -11,7 +11,7 @@
 <dt>Up</dt><dd>{{h.duration(s.uptime)}}</dd>
 % adm = box.get('admission') or {}
 % if adm.get('state') in ('refusing', 'limiting'):
-<dt>New calls</dt><dd class="warn" id="admission" role="alert">{{'Refusing new calls: the box is overloaded (' + adm.get('reason', '?') + ')' if adm['state'] == 'refusing' else 'Refusing calls beyond ' + ('%g' % adm.get('max_setups_per_second', 0)) + ' new calls a second'}} for {{h.duration(adm.get('seconds') or 0)}}; calls already up keep their audio · {{h.count(adm.get('refused_recently'), 'call')}} refused in the last {{'%d' % ((adm.get('recent_seconds') or 300) // 60)}} minutes</dd>
+<dt>New calls</dt><dd class="warn" id="admission" role="alert">{{'Refusing new calls: the box is overloaded (' + adm.get('reason', '?') + ')' if adm['state'] == 'refusing' else 'Refusing calls beyond ' + ('%.0f' % (adm.get('governed_setups_per_second') or adm.get('max_setups_per_second') or 0)) + ' new calls a second' + (' (all the processor carries)' if adm.get('reason') == 'cpu' else '')}} for {{h.duration(adm.get('seconds') or 0)}}; calls already up keep their audio · {{h.count(adm.get('refused_recently'), 'call')}} refused in the last {{'%d' % ((adm.get('recent_seconds') or 300) // 60)}} minutes</dd>
 % elif adm.get('refused_recently'):
 <dt>New calls</dt><dd id="admission">admitting again · {{h.count(adm.get('refused_recently'), 'call')}} refused in the last {{'%d' % ((adm.get('recent_seconds') or 300) // 60)}} minutes (overload)</dd>
 % end
