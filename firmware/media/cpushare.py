@@ -1,11 +1,13 @@
-"""How much of a core this process may use: its cgroup's CPU quota (cgroup v2 ``cpu.max``, v1
-``cpu.cfs_quota_us``), 1.0 without one.
+"""How much of a core one thread of this process may use: the tightest CPU quota of its cgroup
+and the cgroups above it (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), at most 1.0.
 
 The load a process reports ("share of a core") is what admission control refuses calls on. In
 a container limited to half a CPU, or a media worker given a slow core's share by the benchmark
 (scripts/bench sipp --worker-share), the process is saturated at 0.5, not at 1.0: measured
 against a whole core it would never look busy while its calls lose packets. Read on every
-report, not once: a quota can be set or changed while the process runs.
+report, not once: a quota can be set or changed while the process runs. Never more than one
+core: the loads are of one event loop's thread, saturated at a whole core however many the
+container may use (a 2-CPU quota must not halve them).
 """
 
 from __future__ import annotations
@@ -18,25 +20,30 @@ _CGROUP = Path("/sys/fs/cgroup")
 
 
 def allowed_share(proc_cgroup: str | None = None, root: Path = _CGROUP) -> float:
-    """The share of one core this process may use (can be > 1 for a multi-core quota); 1.0 when
-    no quota applies or none can be read. ``proc_cgroup``: the text of /proc/self/cgroup."""
+    """The share of one core a thread of this process may use: 1.0 when no quota applies, none
+    can be read, or the quota is a core or more. ``proc_cgroup``: the text of /proc/self/cgroup."""
     if proc_cgroup is None:
         try:
             proc_cgroup = Path("/proc/self/cgroup").read_text()
         except OSError:
             return 1.0
+    share = 1.0
     for line in proc_cgroup.splitlines():
         _, controllers, path = line.split(":", 2)
-        path = path.lstrip("/")
         if controllers == "":
-            share = _v2(root / path / "cpu.max")
+            hierarchies = [root]
         elif "cpu" in controllers.split(","):
-            share = _v1([root / controllers / path, root / "cpu" / path, root / "cpu,cpuacct" / path])
+            hierarchies = [root / controllers, root / "cpu", root / "cpu,cpuacct"]
         else:
             continue
-        if share is not None:
-            return share
-    return 1.0
+        # a quota on a parent group limits its children too: the tightest on the way up counts
+        parts = [part for part in path.split("/") if part]
+        for depth in range(len(parts), -1, -1):
+            groups = [h.joinpath(*parts[:depth]) for h in hierarchies]
+            quota = _v2(groups[0] / "cpu.max") if controllers == "" else _v1(groups)
+            if quota is not None:
+                share = min(share, quota)
+    return share
 
 
 def _v2(cpu_max: Path) -> float | None:
