@@ -47,6 +47,7 @@ from .dtmf import DigitDetected, DtmfDetector, DtmfReceiver
 from .g711 import alaw2lin, ulaw2lin
 from .jitterbuffer import JitterBuffer, conceal
 from .player import CODECS, FRAME, Playlist, SharedSource, silence_payload
+from .workers import decode_event
 from .recorder import (PART_SUFFIX, CallRecorder, DiskFull, RecordingStopped, RecordingWriter,
                        TapRecording, recover, rtp_payload)
 from .relay import Endpoint, MediaEngine, MediaError
@@ -487,6 +488,29 @@ def tap_service(engine: MediaEngine) -> _TapService:
     return svc
 
 
+def _checked_return(sent: dict, message: dict) -> tuple[dict | None, list, int]:
+    """A worker's ``recorded`` against the file description ``sent`` to it: (the description to
+    go on with, or None if the recording ended there; its events; the octets it wrote).
+
+    Only where the file stopped comes from the worker: the header unchanged, the data no
+    shorter than it was and whole frames; a finished file has the name that was sent (or its
+    ``.part``, if finishing failed). Anything else raises ValueError."""
+    written = int(message["written"])
+    if written < 0:
+        raise ValueError(f"written {written}")
+    back = message.get("file")
+    if back is not None:
+        header, data = (int(v) for v in back["at"])
+        if header != sent["at"][0] or data < sent["at"][1] or (data - sent["at"][1]) % 2:
+            raise ValueError(f"the file came back at {back['at']}, sent at {sent['at']}")
+        return {**sent, "at": [header, data], "seconds": float(back["seconds"])}, [], written
+    events = [decode_event(e) for e in message.get("events", ())]
+    names = (sent["path"], sent["path"] + PART_SUFFIX)
+    if not events or not all(e.path in names for e in events):
+        raise ValueError(f"events {events!r} are not of {sent['path']}")
+    return None, events, written
+
+
 def _repaired(part: str) -> tuple[str, float, int] | None:
     """A dead writer's ``.part`` repaired under its final name: (name, seconds, octets)."""
     found = recover(part)
@@ -748,13 +772,29 @@ class BridgeRecording:
         self._away = (worker, tid, state)
         self.engine.workers.send_file(worker, tid, state)
 
-    def _back(self, state: dict | None, events: list, written: int, finished: str | None) -> None:
-        """The trip writing the file gave it back (``state``), or the recording ended there."""
+    def _back(self, worker, tid: int, message: dict) -> None:
+        """The trip writing the file gave it back, or the recording ended there (``message``:
+        the worker's ``recorded``). What the file is, its name and options, is what this
+        process sent; the worker says only how far it got, and each of its figures is checked
+        against what was sent before a path or a size reaches the recording store."""
+        away = self._away
+        if away is None or away[:2] != (worker, tid):
+            log.error("recording: worker %s gave back trip %s, which does not hold the file", worker, tid)
+            return
+        sent = away[2]
         self._away = None
+        try:
+            state, events, written = _checked_return(sent, message)
+        except (KeyError, TypeError, ValueError) as e:
+            log.error("recording %s: the worker's answer is not one: %s", sent["path"], e)
+            self._ended([RecordingStopped(sent["path"] + PART_SUFFIX, sent["seconds"], "error")])
+            return
         if state is not None:
             self.resume(state, written)
             return
         if self._account is not None:
+            finished = next((e.path for e in events if isinstance(e, RecordingStopped)
+                             and e.path == sent["path"]), None)
             self._account(written, finished)
         self._ended(events)
 

@@ -117,10 +117,15 @@ def encode_event(event) -> dict:
 
 
 def decode_event(spec: dict):
+    """The event ``encode_event`` made; ValueError for anything else (a worker's message is
+    checked like any other input before its paths reach the recording store)."""
     from .recorder import DiskFull, RecordingStopped   # here: a worker that only relays never loads it
     kinds = {"DiskFull": DiskFull, "RecordingStopped": RecordingStopped}
     fields = dict(spec)
-    return kinds[fields.pop("type")](**fields)
+    try:
+        return kinds[fields.pop("type")](**fields)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"not a recording event: {spec!r}") from e
 
 
 def send_message(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
@@ -443,8 +448,7 @@ class WorkerPool:
         elif ev == "recorded":
             rec = worker.trips.pop(message["tid"], None)
             if rec is not None:
-                rec._back(message.get("file"), [decode_event(e) for e in message.get("events", ())],
-                          message["written"], message.get("finished"))
+                rec._back(worker, message["tid"], message)
         elif ev == "ready":
             worker.ready = True
             waiting, worker.waiting = worker.waiting, []
