@@ -115,7 +115,11 @@ class Sample:
     now: float
     lag: float | None = None          # s, mean lateness of the probe's callbacks
     clock_late: float | None = None   # share of media clock ticks >= one frame late
-    cpu: float | None = None          # share of one core used by the loop thread
+    cpu: float | None = None          # share of a core: the loop thread's, or a busier worker's
+    # the PBX loop thread's own share, what governs the setup rate: a busy media worker is
+    # relieved by the per-call projection (new calls go to the least loaded), not by fewer
+    # setups for all; None: the same as ``cpu`` (no worker)
+    loop_cpu: float | None = None
 
     def measures(self) -> dict[str, float | None]:
         return {"lag": self.lag, "clock_late": self.clock_late, "cpu": self.cpu}
@@ -194,12 +198,12 @@ class Admission:
 
     def __init__(self, limits: Limits = Limits(), *, now: float = 0.0) -> None:
         self.limits = limits
+        self.governed: float | None = None  # the setup rate the loop's CPU allows, if below the setting
         self._tokens = self._burst()
         self._filled_at = now
         self._high_run = 0
         self._calm_since: float | None = None
         self._last: Sample | None = None
-        self.governed: float | None = None  # the setup rate the loop's CPU allows, if below the setting
         self._admitted = 0  # setups admitted since the last sample
         self.overload: _Episode | None = None      # refusing for load
         self.rate_limited: _Episode | None = None  # refusing setups beyond the rate
@@ -211,12 +215,16 @@ class Admission:
     def configure(self, *, setups_per_second: float, refuse_overload: bool = True) -> None:
         """New settings (the bucket keeps its tokens, capped at the new burst)."""
         self.limits = replace(self.limits, setups_per_second=setups_per_second, refuse_overload=refuse_overload)
-        self._tokens = min(self._tokens, self._burst())
-        if self.governed is not None and self.governed >= setups_per_second:
+        if not refuse_overload or (self.governed is not None and self.governed >= setups_per_second):
             self.governed = None
+        self._tokens = min(self._tokens, self._burst())
+
+    def _rate(self) -> float:
+        """The setups a second admitted now: the setting, or less while the loop's CPU governs."""
+        return self.limits.setups_per_second if self.governed is None else self.governed
 
     def _burst(self) -> float:
-        return max(1.0, self.limits.setups_per_second * self.limits.burst_seconds)
+        return max(1.0, self._rate() * self.limits.burst_seconds)
 
     # --- measurements ---------------------------------------------------------------------------
 
@@ -249,15 +257,18 @@ class Admission:
         """The setup rate from the loop's CPU (see "CPU" above)."""
         lim, last = self.limits, self._last
         admitted, self._admitted = self._admitted, 0
-        if not lim.refuse_overload or sample.cpu is None or last is None or sample.now <= last.now:
-            if not lim.refuse_overload:
-                self.governed = None
+        cpu = sample.cpu if sample.loop_cpu is None else sample.loop_cpu
+        if not lim.refuse_overload or cpu is None or last is None or sample.now <= last.now:
             return
         top = lim.setups_per_second
-        if sample.cpu >= lim.cpu_high:
-            allowed = admitted / (sample.now - last.now) * lim.cpu_target / sample.cpu
-            self.governed = max(top * lim.rate_floor, min(top if self.governed is None else self.governed, allowed))
-        elif self.governed is not None and sample.cpu < lim.cpu_target:
+        if cpu >= lim.cpu_high and self.overload is None and self._over(sample, high=True) is None:
+            # (while an overload refuses everything, or starts to, nothing is admitted: no
+            # measure of the rate; its own marks are what end it)
+            allowed = admitted / (sample.now - last.now) * lim.cpu_target / cpu
+            if allowed < (top if self.governed is None else self.governed):
+                self.governed = max(top * lim.rate_floor, allowed)
+                self._tokens = min(self._tokens, self._burst())
+        elif self.governed is not None and cpu < lim.cpu_target:
             self.governed += top * lim.rate_step
             if self.governed >= top:
                 self.governed = None
@@ -276,6 +287,10 @@ class Admission:
         return ((sample.lag is not None and sample.lag >= lim.at_once * lim.lag_high)
                 or (sample.clock_late is not None and sample.clock_late >= lim.at_once * lim.clock_high))
 
+    def _episode_over(self, ep: _Episode, now: float) -> None:
+        """A run of setup-rate, cpu or media-capacity refusals has ended: report it."""
+        self._events.append(OverloadEnded(now, ep.reason, ep.last_refusal - ep.since, ep.refused))
+
     def _end_overload(self, now: float, why: str) -> None:
         ep = self.overload
         assert ep is not None
@@ -291,8 +306,11 @@ class Admission:
             ep = getattr(self, name)
             if ep is not None and now - ep.last_refusal >= lim.calm_seconds:
                 setattr(self, name, None)
-                self._events.append(OverloadEnded(now, ep.reason, ep.last_refusal - ep.since, ep.refused))
-        if self.overload is not None and (self._last is None or now - self._last.now > lim.stale_after):
+                self._episode_over(ep, now)
+        stale = self._last is None or now - self._last.now > lim.stale_after
+        if stale:
+            self.governed = None  # no measurements: nothing says the core is still full
+        if self.overload is not None and stale:
             self._end_overload(now, STALE)
 
     # --- decisions ------------------------------------------------------------------------------
@@ -318,7 +336,7 @@ class Admission:
                 self.media_full = _Episode(MEDIA_CAPACITY, now)
                 self._events.append(OverloadStarted(now, MEDIA_CAPACITY, {"cpu": media}))
             return self._refuse(now, self.media_full, lim.retry_after)
-        rate = self.limits.setups_per_second if self.governed is None else self.governed
+        rate = self._rate()
         tokens = min(self._burst(), self._tokens + max(0.0, now - self._filled_at) * rate)
         self._tokens, self._filled_at = tokens, now
         if tokens >= 1.0:
@@ -329,12 +347,13 @@ class Admission:
         reason = SETUP_RATE if self.governed is None else CPU
         ep = self.rate_limited
         if ep is not None and ep.reason != reason:  # the setting's limit became the core's, or back
-            self._events.append(OverloadEnded(now, ep.reason, ep.last_refusal - ep.since, ep.refused))
+            self._episode_over(ep, now)
             self.rate_limited = ep = None
         if ep is None:
             measures: dict[str, float | None] = {"setups_per_second": rate}
-            if reason == CPU:
-                measures["cpu"] = self._last.cpu if self._last is not None else None
+            if reason == CPU and self._last is not None:
+                last = self._last
+                measures["cpu"] = last.cpu if last.loop_cpu is None else last.loop_cpu
             self.rate_limited = _Episode(reason, now)
             self._events.append(OverloadStarted(now, reason, measures))
         # the whole seconds until a token is there again (Retry-After is in whole seconds)
@@ -356,10 +375,10 @@ class Admission:
         return self._events.popleft() if self._events else None
 
     @property
-    def refusing(self) -> bool:
-        """Whether new calls are being refused for any reason of load (the box's own timing is
-        then no evidence about anyone else's)."""
-        return self.overload is not None or self.media_full is not None or self.rate_limited is not None
+    def loop_behind(self) -> bool:
+        """Whether the PBX's own loop is late or saturated: what it reads from its sockets
+        (a phone's answer to OPTIONS among it) may be waiting there."""
+        return self.overload is not None or self.governed is not None
 
     # --- what the health API shows --------------------------------------------------------------
 

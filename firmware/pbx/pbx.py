@@ -617,8 +617,8 @@ class Pbx:
             self.loop.call_later(self.setting("sip.qualify_timeout"), self._qualify_expired, tx)
 
     def _qualify_expired(self, tx: ClientTransaction) -> None:
-        if tx in self.qualify_txs and self.admission.refusing:
-            # The box is refusing calls for load: the answer may well be waiting in its own
+        if tx in self.qualify_txs and self.admission.loop_behind:
+            # The box's loop is late or saturated: the answer may well be waiting in its own
             # socket (at 500 setups/s against a 300/s cap, 747 calls got 480 for a callee that was fine).
             # Wait again; the transaction's own timer F still ends a phone that is really gone.
             self.loop.call_later(self.setting("sip.qualify_timeout"), self._qualify_expired, tx)

@@ -50,7 +50,8 @@ class LoadProbe:
     def __init__(self, loop: asyncio.AbstractEventLoop, *, on_sample: Callable[[Sample], None],
                  clock_stats: Callable[[], Any | None],
                  cpu_time: Callable[[], float] = time.thread_time,
-                 workers_load: Callable[[], tuple[float, float] | None] = lambda: None) -> None:
+                 workers_load: Callable[[], tuple[float, float] | None] = lambda: None,
+                 core_share: Callable[[], float] = allowed_share) -> None:
         """``clock_stats`` returns the media clock's ``ClockStats`` (``ticks``, ``late_ticks``)
         or None while there is no clock; ``cpu_time`` is read on the loop's thread."""
         self.loop = loop
@@ -58,6 +59,7 @@ class LoadProbe:
         self.clock_stats = clock_stats
         self.cpu_time = cpu_time
         self.workers_load = workers_load  # the busiest media worker's (lag, cpu), if any
+        self.core_share = core_share  # what a core is for this thread: its cgroup's quota
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
         self._lag_sum = 0.0
@@ -109,13 +111,14 @@ class LoadProbe:
             if ticks >= MIN_TICKS:
                 late = (clock[2] - before[2]) / ticks
         lag = self._lag_sum / self._lag_n if self._lag_n else None
-        share = (cpu - self._cpu0) / elapsed / allowed_share() if elapsed > 0 else None
+        own = (cpu - self._cpu0) / elapsed / self.core_share() if elapsed > 0 else None
+        share = own
         workers = self.workers_load()
         if workers is not None:
             # the busiest of the loops that carry calls decides: this one or a media worker's
             lag = max(lag or 0.0, workers[0])
-            share = max(share or 0.0, workers[1])
-        sample = Sample(now=now, lag=lag, clock_late=late, cpu=share)
+            share = max(own or 0.0, workers[1])
+        sample = Sample(now=now, lag=lag, clock_late=late, cpu=share, loop_cpu=own)
         self._since, self._cpu0, self._clock0 = now, cpu, clock
         self._lag_sum, self._lag_n = 0.0, 0
         self.on_sample(sample)

@@ -159,9 +159,65 @@ def test_the_governor_is_off_with_refuse_overload_off_and_below_a_new_setting():
     assert adm.governed == pytest.approx(admitted * 0.88)
     adm.configure(setups_per_second=200.0)
     assert adm.governed is None, "a setting below the governed rate replaces it"
+    adm, t = governed_at(300.0)
     adm.configure(setups_per_second=300.0, refuse_overload=False)
-    adm.observe(Sample(now=2.0, lag=0.002, clock_late=None, cpu=1.0))
-    assert adm.governed is None and admit_for(adm, 2.0, 300)[0] == 300
+    assert adm.governed is None, "switched off, at once: not at the next sample"
+    adm.observe(Sample(now=t + 1, lag=0.002, clock_late=None, cpu=1.0))
+    assert adm.governed is None and admit_for(adm, t + 2, 300)[0] == 300
+
+
+def governed_at(top: float, cpu: float = 0.99) -> tuple[Admission, float]:
+    """An Admission whose loop was saturated at ``cpu`` while admitting ``top`` a second."""
+    adm = Admission(Limits(setups_per_second=top), now=0.0)
+    adm.observe(Sample(now=0.0, **QUIET))
+    admit_for(adm, 0.0, int(top * 4))  # the burst spent
+    adm.observe(Sample(now=1.0, **QUIET))
+    admit_for(adm, 1.0, int(top * 2))
+    adm.observe(Sample(now=2.0, lag=0.002, clock_late=None, cpu=cpu))
+    assert adm.governed is not None
+    return adm, 2.0
+
+
+def test_a_busy_media_worker_does_not_govern_the_setup_rate():
+    """New calls go to the least loaded worker and each is checked against it; a worker at 99%
+    is no reason to set up fewer calls on the others."""
+    adm = Admission(Limits(setups_per_second=300.0), now=0.0)
+    adm.observe(Sample(now=0.0, **QUIET))
+    admit_for(adm, 0.0, 1200)
+    adm.observe(Sample(now=1.0, **QUIET))
+    admit_for(adm, 1.0, 600)
+    adm.observe(Sample(now=2.0, lag=0.002, clock_late=None, cpu=0.99, loop_cpu=0.4))
+    assert adm.governed is None and admit_for(adm, 2.0, 300)[0] >= 299
+
+
+def test_a_governed_rate_holds_no_burst_of_the_setting_and_ends_with_the_measurements():
+    adm, t = governed_at(300.0)
+    for i in range(1, 8):  # nothing admitted while saturated: down to the floor, 15 a second
+        adm.observe(Sample(now=t + i, lag=0.002, clock_late=None, cpu=1.0))
+    assert adm.governed == pytest.approx(15.0)
+    adm.observe(Sample(now=t + 8, lag=0.002, clock_late=None, cpu=0.9))  # held, not given back
+    admitted, _ = admit_for(adm, t + 8.0, 300)
+    assert admitted <= 30, "the bucket holds a second of the governed rate, not of the setting"
+    assert adm.check(t + 8 + adm.limits.stale_after + 1) is None and adm.governed is None, \
+        "no measurements: nothing says the core is still full"
+
+
+def test_an_overload_does_not_drive_the_governed_rate_to_its_floor():
+    """While a late loop refuses everything nothing is admitted: that says nothing of the rate."""
+    adm, t = governed_at(300.0)
+    rate = adm.governed
+    for i in range(1, 4):
+        adm.observe(Sample(now=t + i, lag=0.2, clock_late=None, cpu=1.0))
+    assert adm.overload is not None and adm.governed == rate
+
+
+def test_a_saturated_second_that_admitted_past_the_setting_governs_nothing():
+    adm = Admission(Limits(setups_per_second=300.0), now=0.0)
+    adm.observe(Sample(now=0.0, **QUIET))
+    admit_for(adm, 0.0, 1000)  # the burst and the second's refill: ~600
+    adm.observe(Sample(now=1.0, lag=0.002, clock_late=None, cpu=0.96))
+    assert adm.governed is None
+    assert {r.reason for r in admit_for(adm, 1.0, 600)[1]} == {"setup-rate"}
 
 
 def test_missing_measures_count_as_quiet_and_stale_measures_end_an_overload():
@@ -259,7 +315,7 @@ def test_a_saturated_media_worker_counts_like_a_saturated_loop():
     samples: list[Sample] = []
     workers = [None]
     probe = LoadProbe(loop, on_sample=samples.append, clock_stats=lambda: None, cpu_time=lambda: 0.0,
-                      workers_load=lambda: workers[0])
+                      workers_load=lambda: workers[0], core_share=lambda: 1.0)
     probe.start()
     for _ in range(11):
         loop.run_next()
@@ -267,7 +323,7 @@ def test_a_saturated_media_worker_counts_like_a_saturated_loop():
     workers[0] = (0.05, 0.99)     # the busiest worker: 50 ms late, 99 % of its core
     for _ in range(11):
         loop.run_next()
-    assert samples[-1].cpu == 0.99 and samples[-1].lag == 0.05
+    assert samples[-1].cpu == 0.99 and samples[-1].lag == 0.05 and samples[-1].loop_cpu == 0.0
     admission = Admission(now=0.0)
     for s in samples[-1:] * 2:
         admission.observe(s)
@@ -279,7 +335,8 @@ def test_the_load_probe_reports_mean_lag_cpu_share_and_clock_late_share():
     samples: list[Sample] = []
     cpu = [0.0]
     clock = SimulatedClock(0.0)
-    probe = LoadProbe(loop, on_sample=samples.append, clock_stats=clock, cpu_time=lambda: cpu[0])
+    probe = LoadProbe(loop, on_sample=samples.append, clock_stats=clock, cpu_time=lambda: cpu[0],
+                      core_share=lambda: 1.0)  # not this machine's cgroup
     probe.start()
     for _ in range(8):  # one second of probes (every 0.1 s, each 25 ms late), the loop thread busy 60%
         assert samples == []
@@ -389,27 +446,35 @@ def test_the_media_projection_refuses_nothing_when_refusing_for_load_is_switched
     assert adm.admit(1.0, media=1.5) is None
 
 
-def test_a_contact_is_not_taken_for_dead_while_the_box_refuses_calls_for_load():
+def test_a_contact_is_not_taken_for_dead_while_the_box_loop_is_saturated():
     """The OPTIONS answer may be waiting in the box's own socket: the qualify timeout waits again
-    while admission refuses, and decides once the box is calm."""
+    while the loop is saturated or late, and decides once it is calm. A configured setup cap
+    says nothing about the socket: refusing past it, the box still decides at once."""
     from types import SimpleNamespace
 
     from firmware.pbx.pbx import Pbx
 
-    adm = Admission(Limits(setups_per_second=1.0), now=0.0)
+    adm = Admission(Limits(setups_per_second=300.0), now=0.0)
     later: list[tuple] = []
     pbx = Pbx.__new__(Pbx)
     pbx.admission = adm
     pbx.loop = SimpleNamespace(call_later=lambda delay, fn, *args: later.append((fn, args)))
     pbx.setting = lambda key: 5.0
     pbx.registrar = SimpleNamespace(unreachable=set())
-    tx = object()
-    pbx.qualify_txs = {tx: ("1002", "sip:1002@10.0.0.2")}
-    assert adm.admit(0.0) is None and adm.admit(0.0) is not None    # the setup rate: refusing
-    assert adm.refusing
-    pbx._qualify_expired(tx)
-    assert pbx.registrar.unreachable == set() and later == [(pbx._qualify_expired, (tx,))]
-    feed(adm, 1.0, 6, **QUIET)                                      # calm: the episode ends
-    assert not adm.refusing
-    pbx._qualify_expired(tx)
-    assert pbx.registrar.unreachable == {("1002", "sip:1002@10.0.0.2")} and tx not in pbx.qualify_txs
+    first, second = object(), object()
+    pbx.qualify_txs = {first: ("1002", "sip:1002@10.0.0.2"), second: ("1003", "sip:1003@10.0.0.3")}
+    adm.observe(Sample(now=0.0, **QUIET))
+    admit_for(adm, 0.0, 1000)                                       # the burst spent
+    adm.observe(Sample(now=1.0, **QUIET))
+    admit_for(adm, 1.0, 400)
+    adm.observe(Sample(now=2.0, lag=0.002, clock_late=None, cpu=0.99))  # the loop saturated
+    assert adm.loop_behind
+    pbx._qualify_expired(first)
+    assert pbx.registrar.unreachable == set() and later == [(pbx._qualify_expired, (first,))]
+    feed(adm, 3.0, 25, **QUIET)                                     # calm: the rate is back
+    assert not adm.loop_behind
+    pbx._qualify_expired(first)
+    assert pbx.registrar.unreachable == {("1002", "sip:1002@10.0.0.2")} and first not in pbx.qualify_txs
+    assert admit_for(adm, 30.0, 1000)[1] and not adm.loop_behind    # past the setting: not the loop
+    pbx._qualify_expired(second)
+    assert ("1003", "sip:1003@10.0.0.3") in pbx.registrar.unreachable
