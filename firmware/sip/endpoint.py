@@ -304,15 +304,20 @@ class SipEndpoint:
         until the ACK matching its Call-ID, CSeq number and To tag arrives; after
         64*T1 without one the TU gets `AckTimeout`.
         """
+        entry = self._answer(tx, response, now)
+        if 200 <= response.status < 300 and tx.kind is _t.Kind.INVITE_SERVER:
+            self._start_2xx(tx, entry.flow, response, now)
+        self._drain(entry, now)
+
+    def _answer(self, tx: ServerTransaction, response: Response, now: float) -> _Entry:
+        """Hands ``response`` to ``tx`` (still known here), with our Server header."""
         entry = self._servers.get(tx.key)
         if entry is None or entry.tx is not tx:
             raise _t.TransactionError(f"{tx!r} is no longer known to the endpoint")
         if self.user_agent and "server" not in response.headers:
             response.headers.add("Server", self.user_agent)
         tx.send_response(response, now)
-        if 200 <= response.status < 300 and tx.kind is _t.Kind.INVITE_SERVER:
-            self._start_2xx(tx, entry.flow, response, now)
-        self._drain(entry, now)
+        return entry
 
     def answer_statelessly(self, tx: ServerTransaction, response: Response, now: float) -> None:
         """Answer the request of `tx` once with a final response and forget the transaction, as
@@ -321,14 +326,10 @@ class SipEndpoint:
         its answer until timer H, ten datagrams to whatever address the request claimed. Without
         it a retransmitted request is simply answered again, and the ACK of the answer finds
         nothing and is dropped."""
-        if response.status < 200:
-            raise ValueError("only a final response can be sent statelessly")
-        entry = self._servers.get(tx.key)
-        if entry is None or entry.tx is not tx:
-            raise _t.TransactionError(f"{tx!r} is no longer known to the endpoint")
-        if self.user_agent and "server" not in response.headers:
-            response.headers.add("Server", self.user_agent)
-        tx.send_response(response, now)   # the transaction records the answer (the TU reads it)
+        if response.status < 300:
+            # a 2xx to an INVITE must be re-sent until its ACK (§13.3.1.4): never stateless
+            raise ValueError("only a 3xx-6xx final response can be sent statelessly")
+        entry = self._answer(tx, response, now)  # the transaction records it (the TU reads it)
         for data in tx.datagrams_to_send(now):
             self._out.append((data, entry.flow))
         self._forget_server(tx.key, entry, now, absorb_copies=False)

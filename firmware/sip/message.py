@@ -1052,7 +1052,7 @@ def _respond(
             if not has_tag:
                 to = f"{to};tag={to_tag}"
                 if to_view is not None:
-                    to_view = NameAddr(to_view.display_name, to_view.uri, {**to_view.params, "tag": to_tag})
+                    to_view = to_view.with_tag(to_tag)
         fields.append(("To", to))
     for name in ("call-id", "cseq"):
         value = src.get(name)

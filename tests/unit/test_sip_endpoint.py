@@ -575,6 +575,8 @@ def test_only_a_known_transaction_is_answered_statelessly_and_only_with_a_final(
     _, (ev,) = drain(ep)
     with pytest.raises(ValueError):
         ep.answer_statelessly(ev.tx, make_response(ev.request, 180, to_tag="t1"), now=0.0)
+    with pytest.raises(ValueError):  # a 2xx is re-sent until its ACK: never stateless
+        ep.answer_statelessly(ev.tx, make_response(ev.request, 200, to_tag="t1"), now=0.0)
     ep.send_response(ev.tx, make_response(ev.request, 486, to_tag="t1"), now=0.0)
     ep.receive(raw_request("ACK", branch="z9hG4bKinv1", to_tag="t1"), UDP, now=0.1)
     run_timers(ep, 10.0)
