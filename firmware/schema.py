@@ -2,8 +2,9 @@
 firmware.acd.schema and every section of firmware.config): the shape of a problem, and the
 recording modes that two sections take.
 
-It imports nothing of the firmware, so the rules of one section (routes, ports, voicemail, a
-queue) load neither the IVR's modules nor the media engine's to say what is wrong.
+It imports nothing of the firmware, so the rules of one section (routes, ports, voicemail, the
+recording policy) load neither the IVR's modules nor the media engine's to say what is wrong. A
+queue's rules do load the IVR's (firmware.acd.schema checks its destinations with them).
 """
 
 from __future__ import annotations

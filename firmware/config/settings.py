@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from board.regions import REGIONS
+from firmware.schema import RECORDING_MODES
 
 
 class SettingError(ValueError):
@@ -115,7 +116,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("call.refuse_overload", _choice("yes", "no"), "yes",
                 help="while the box is overloaded (late media clock, loop lag, a saturated core) refuse "
                      "new calls with 503 so the calls up keep their audio; no: take them anyway"),
-        Setting("recording.calls", _choice("never", "always", "on-demand"), "never",
+        Setting("recording.calls", _choice(*RECORDING_MODES), "never",
                 help="record answered calls (on-demand: while a party asks for it with *1)"),
         Setting("recording.announce", _choice("no", "yes"), "no",
                 help="tell callers that the call may be recorded (queues, before an agent answers)"),

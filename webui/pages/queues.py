@@ -22,6 +22,7 @@ from bottle import request
 # and the queue engine, which the web admin needs from the first queue page on, not at start.
 from firmware.acd.strategies import STRATEGIES
 from firmware.api.localapi import BoxUnreachable, Invalid
+from firmware.schema import RECORDING_MODES
 from webui.app import applied_text
 from webui.pages.ivr import GOTO_ROUTE, FieldMap, changed_keys, dest_form, destination, describe_dest, number, \
     targets, text
@@ -29,7 +30,6 @@ from webui.pages.ivr import GOTO_ROUTE, FieldMap, changed_keys, dest_form, desti
 NAV = [("Queues", "/queues")]
 CSS = "/static/config.css"
 SPARE_AGENTS = 2
-RECORDING = ("never", "always", "on-demand")
 
 # Form groups: (legend, [(field, label, hint)]); numbers unless listed in BOOLEANS/KEYS.
 GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
@@ -266,7 +266,7 @@ class QueuePages:
         return self.admin._render("queue_edit", status, ident=ident, form=form, errors=errors, notice=notice,
                                   failed=failed,
                                   groups=GROUPS, booleans=BOOLEANS, strategies=list(STRATEGIES),
-                                  recording_modes=RECORDING, targets=targets(doc), goto_route=GOTO_ROUTE,
+                                  recording_modes=RECORDING_MODES, targets=targets(doc), goto_route=GOTO_ROUTE,
                                   is_new=ident not in {q.get("id") for q in _queues(doc)},
                                   live=self._live().get(ident), css=CSS)
 
