@@ -551,6 +551,11 @@ class Row:
     box_log_problems: list[str] = field(default_factory=list)
     note: str = ""
 
+    def count_loss(self) -> None:
+        """loss_pct from the packets relayed against those expected (set both first)."""
+        if self.pkt_s is not None and self.expected_pkt_s:
+            self.loss_pct = max(0.0, 100.0 * (1 - self.pkt_s / self.expected_pkt_s))
+
 
 class Harness:
     def __init__(self, args: argparse.Namespace, box_core: int, gen_core: int) -> None:
@@ -596,8 +601,7 @@ class Harness:
             row.pkt_s = relay_rate(r0, r1, b["wall_s"])
             relayed = row.pkt_s * b["wall_s"]
             row.box_us_per_pkt = 1e6 * b["cpu_s"] / max(relayed, 1)
-            if row.expected_pkt_s:
-                row.loss_pct = max(0.0, 100.0 * (1 - row.pkt_s / row.expected_pkt_s))
+            row.count_loss()
             row.rx_pkt_s = received_rate(r0, r1)
             if row.rx_pkt_s:
                 dropped = row.kernel_drops / b["wall_s"]
@@ -704,7 +708,7 @@ class Harness:
                 # calls refused with 503 carry no media: the packets expected are the admitted
                 # calls' (admission spreads them evenly over the run)
                 row.expected_pkt_s *= row.succeeded / row.attempted
-                row.loss_pct = max(0.0, 100.0 * (1 - row.pkt_s / row.expected_pkt_s))
+                row.count_loss()
         finally:
             for run in (locals().get("uac"), uas):
                 if run is not None and run.proc.poll() is None:

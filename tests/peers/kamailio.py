@@ -23,13 +23,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sysconfig
 from pathlib import Path
 
 from tests.peers.netutil import LOOPBACK, free_port, wait_until
 
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
 KAMCMD = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
-MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+# Debian's multiarch directory of this machine (aarch64-linux-gnu on a Pi)
+MODULES = f"/usr/lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/kamailio/modules"
 LOG_TAG = "linebox-test"
 
 _CONFIG = """#!KAMAILIO
