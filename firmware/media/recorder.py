@@ -674,6 +674,10 @@ class TapRecording:
         events = self.batch(now, left, right, laws, final=True, pad=False)
         if self.ended is not None:
             return events, None
+        full = self.recorder.flush()  # here, so that a full disk is reported like batch's
+        if full is not None:
+            self.ended = self.recorder.close()
+            return [full, self.ended], None
         state = self.recorder.suspend()
         if state is None:
             self.ended = self.recorder.close()
@@ -778,13 +782,15 @@ def recover_all(directory: str) -> list[str]:
     done = []
     for name in sorted(os.listdir(directory)):
         if name.endswith(PART_SUFFIX):
-            found = recover(os.path.join(directory, name))
+            found = recover(os.path.join(directory, name), sync=False)
             if found is not None:
                 done.append(found[0])
+    if done:
+        _fsync_dir(directory)  # the renames, once for them all: a power cut can come again
     return done
 
 
-def recover(part: str) -> tuple[str, float] | None:
+def recover(part: str, sync: bool = True) -> tuple[str, float] | None:
     """Repair one unfinished recording and rename it to its final name: (that name, seconds).
 
     None for a part that holds nothing (the crash came before the header: removed) or is not
@@ -802,7 +808,8 @@ def recover(part: str) -> tuple[str, float] | None:
         os.replace(part, part + ".bad")
         return None
     os.replace(part, final)
-    _fsync_dir(os.path.dirname(final))
+    if sync:  # (recover_all syncs the directory once, after the last)
+        _fsync_dir(os.path.dirname(final))
     log.info("recovered %s: %.2f s", final, report.seconds)
     return final, report.seconds
 

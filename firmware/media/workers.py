@@ -317,14 +317,24 @@ class WorkerPool:
         self._hand_over(worker, br)
 
     def _pick(self) -> Worker:
-        best = None
+        """The worker the next bridge goes to, starting any that is missing or dead."""
         for i, w in enumerate(self.workers):
             if w is None or w.dead:
                 w = self.workers[i] = Worker(self, i)
                 log.info("media worker %d started (pid %d)", i, w.pid)
+        best = self._least_taken()
+        assert best is not None
+        return best
+
+    def _least_taken(self) -> Worker | None:
+        """The running worker with the fewest bridges, as ``_pick`` chooses; None while one is
+        missing or dead (``_pick`` would start it, and it would take the bridge)."""
+        best = None
+        for w in self.workers:
+            if w is None or w.dead:
+                return None
             if best is None or _taken(w) < _taken(best):
                 best = w
-        assert best is not None
         return best
 
     def _hand_over(self, worker: Worker, br: "Bridge") -> None:
@@ -524,12 +534,7 @@ class WorkerPool:
         bridges it carried on average while it measured that share (firmware.pbx.admission,
         "media capacity"). None while no worker reported a bridge, or when a worker not started
         yet would take the call."""
-        best = None
-        for w in self.workers:
-            if w is None or w.dead:
-                return None
-            if best is None or _taken(w) < _taken(best):
-                best = w
+        best = self._least_taken()
         load = best.load if best is not None else None
         if not load or not load.get("bridges"):
             return None

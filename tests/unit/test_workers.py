@@ -333,6 +333,7 @@ def test_a_full_disk_ends_the_recording_in_its_worker_and_the_call_goes_on(run, 
         stopped = await events.wait(lambda e: isinstance(e, RecordingStopped), timeout=10)
         assert [type(e) for e in events.items] == [DiskFull, RecordingStopped]
         assert stopped.reason == "disk_full" and read_wav(stopped.path)[1] == 2
+        assert tap_service(engine).packets == 0, "the disk filled in the worker, not here"
         assert await br.stop_recording() == stopped
         await talk(pa, pb, br, 0.4)                       # the call goes on, in the worker
         assert br.worker is not None and events.items[-1] == stopped
