@@ -42,21 +42,19 @@ class _Adopted:
 
 class _Trip:
     """A recording's stay here (a trip, see workers.py): its bridge, and what the PBX is told
-    when it ends: the octets the file grew by (``CallRecorder``'s account) and its events."""
+    when it ends: the octets the file grew by (``CallRecorder``'s account) and its events (the
+    file's final name among them: the PBX checks them against the file it sent)."""
 
-    __slots__ = ("bid", "rec", "octets", "finished", "events")
+    __slots__ = ("bid", "rec", "octets", "events")
 
     def __init__(self, bid: int) -> None:
         self.bid = bid
         self.rec = None                      # its terminal.BridgeRecording
         self.octets = 0
-        self.finished: str | None = None
         self.events: list = []
 
     def __call__(self, delta: int, finished: str | None) -> None:
         self.octets += delta
-        if finished is not None:
-            self.finished = finished
 
 
 class WorkerLoop:
@@ -207,8 +205,7 @@ class WorkerLoop:
         trip.events.append(encode_event(event))
         if isinstance(event, RecordingStopped):
             del self.trips[tid]
-            self._send_event({"ev": "recorded", "tid": tid, "events": trip.events, "written": trip.octets,
-                              "finished": trip.finished})
+            self._send_event({"ev": "recorded", "tid": tid, "events": trip.events, "written": trip.octets})
 
     def _send_event(self, message: dict) -> None:
         self._send(json.dumps(message, separators=(",", ":")).encode())
