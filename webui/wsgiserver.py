@@ -9,8 +9,9 @@
   trickle (slowloris); after that each read of the body and each write of the answer may wait
   ``idle_timeout``. An answer itself may last as long as the app streams it.
 - A body must say its length (no ``Transfer-Encoding``: bottle would read a chunked body
-  unbounded) and stay within ``max_body``; the request line and header limits are http.server's
-  (64 KiB a line, 100 headers).
+  unbounded) and stay within ``max_body``; the head as a whole within ``HEAD_BUDGET`` (else 431,
+  or 414 when the request line alone passes it), besides http.server's limits (64 KiB a line,
+  100 headers). A header line without a colon or folded onto the next is refused (400).
 - Each chunk the app yields is flushed to the socket, with Nagle off: an SSE event leaves when
   it is made.
 - Nothing is logged per request (a path may carry a secret, such as a network change's id).
@@ -40,18 +41,31 @@ log = logging.getLogger("linebox.web")
 HEADER_TIMEOUT = 10.0  # seconds for the request line and all the headers together
 IDLE_TIMEOUT = 30.0  # seconds any one read of a body or write of an answer may wait
 MAX_LINE = 65536  # the request line, as http.server's handle_one_request (headers: http.client's)
+# The whole head, request line included. http.server's own limits (100 lines of 64 KiB) let each
+# connection buffer 6.4 MB before anyone logs in: 40 of them took the process from 21 to 181 MB.
+# A browser's head is a few KiB (our session is one cookie); 32 KiB is what nginx's default
+# large_client_header_buffers (4 of 8 KiB) hold. Not firmware.api.httpapi.MAX_REQUEST: that one
+# cuts a loopback JSON API's head short to parse it, and its 8 KiB could refuse a browser sending
+# the cookies of other admin pages on the same address (cookies ignore the port).
+HEAD_BUDGET = 32 * 1024
 WRITE_BUFFER = 64 * 1024  # status line, headers and the first chunk leave in one send
 LINGER = 1.0  # seconds to read what a client still sends after its answer (see _linger)
 LINGER_BYTES = 256 * 1024
 _QUOTED_SLASH = re.compile("%2F", re.IGNORECASE)
+_FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r?\n")  # RFC 9112 §5: a token, then a colon
+
+
+class _HeadTooLarge(Exception):
+    """The request's head would pass ``HEAD_BUDGET`` bytes."""
 
 
 class _Deadline(io.RawIOBase):
-    """The socket as a readable file whose reads all end by ``deadline`` (a monotonic time),
-    or wait the socket's own timeout each once ``deadline`` is None."""
+    """The socket as a readable file whose reads all end by ``deadline`` (a monotonic time) and
+    together take at most ``budget`` bytes, or wait the socket's own timeout each, unbounded, once
+    ``deadline`` is None."""
 
-    def __init__(self, sock: socket.socket, deadline: float | None) -> None:
-        self.sock, self.deadline = sock, deadline
+    def __init__(self, sock: socket.socket, deadline: float | None, budget: int) -> None:
+        self.sock, self.deadline, self.budget = sock, deadline, budget
 
     def readable(self) -> bool:
         return True
@@ -61,8 +75,31 @@ class _Deadline(io.RawIOBase):
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the request's head took too long")
+            if self.budget <= 0:
+                raise _HeadTooLarge()
             self.sock.settimeout(left)
+            # A read stops at the budget rather than fill the buffer: a head within the budget is
+            # then read whole (with perhaps the start of its body) before the budget runs out, so
+            # only a larger head asks for more.
+            got = self.sock.recv_into(buf, min(len(buf), self.budget))
+            self.budget -= got
+            return got
         return self.sock.recv_into(buf)
+
+
+class _HeadReader(io.BufferedReader):
+    """The buffered socket, adding to ``head`` each line read while the request's head is (under
+    the deadline, so at most ``HEAD_BUDGET`` bytes of them)."""
+
+    def __init__(self, raw: _Deadline, head: list[bytes]) -> None:
+        super().__init__(raw)
+        self.source, self.head = raw, head
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if self.source.deadline is not None:
+            self.head.append(line)
+        return line
 
 
 class _Answer(ServerHandler):
@@ -97,12 +134,14 @@ class _Connection(WSGIRequestHandler):
         self.connection = self.request
         self.connection.settimeout(self.server.idle_timeout)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.reader = _Deadline(self.connection, time.monotonic() + self.server.header_timeout)
-        self.rfile = io.BufferedReader(self.reader)
+        self.reader = _Deadline(self.connection, time.monotonic() + self.server.header_timeout, HEAD_BUDGET)
+        self.head: list[bytes] = []  # the request line, the header lines and the empty line, as read
+        self.rfile = _HeadReader(self.reader, self.head)
         self.wfile = self.connection.makefile("wb", WRITE_BUFFER)
 
     def handle(self) -> None:
         self.request_version = "HTTP/1.0"  # what a refusal before the request line is read answers in
+        self.raw_requestline = b""
         try:
             self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
             if not self.raw_requestline:
@@ -114,6 +153,11 @@ class _Connection(WSGIRequestHandler):
                 return  # parse_request answered (400, 431, 505)
         except TimeoutError:
             self.send_error(HTTPStatus.REQUEST_TIMEOUT)
+            return
+        except _HeadTooLarge:
+            # Still in the request line (no line end yet), the URI is what is too long.
+            whole = self.raw_requestline.endswith(b"\n")
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE if whole else HTTPStatus.REQUEST_URI_TOO_LONG)
             return
         self.reader.deadline = None
         self.connection.settimeout(self.server.idle_timeout)
@@ -140,12 +184,20 @@ class _Connection(WSGIRequestHandler):
         """Why the app must not see this request, if it must not."""
         if self.request_version == "HTTP/0.9":
             return HTTPStatus.BAD_REQUEST  # an HTTP/0.9 answer has no headers, so no security headers
+        # Each header line checked as it came, between the request line and the empty line: the
+        # email parser under http.client takes a line without a colon for the end of the headers
+        # (a Content-Length after it is never seen) or for an mbox "From " line, and keeps a folded
+        # line's CR LF in the value. Its defects cannot tell: a multipart form's are about a body
+        # it was not given, and a message/* type turns the leftover lines into a message.
+        if not all(_FIELD_LINE.fullmatch(line) for line in self.head[1:-1]):
+            return HTTPStatus.BAD_REQUEST
         if "Transfer-Encoding" in self.headers:
             return HTTPStatus.LENGTH_REQUIRED  # browsers never send one; bottle would read it unbounded
         lengths = self.headers.get_all("Content-Length") or []
         if len(lengths) > 1 or not all(v.isascii() and v.isdigit() for v in lengths):
             return HTTPStatus.BAD_REQUEST
-        if lengths and int(lengths[0]) > self.server.max_body:
+        # Measured in digits first: int() refuses a number of more than 4300 digits (ValueError).
+        if lengths and (len(lengths[0]) > len(str(self.server.max_body)) or int(lengths[0]) > self.server.max_body):
             return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
         return None
 
@@ -204,7 +256,17 @@ class WebServer(WSGIServer):
         thread = threading.Thread(target=self._serve, args=(request, client_address), name="web-conn", daemon=True)
         with self.lock:
             self.live[thread] = request
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            # No thread (RuntimeError "can't start new thread": out of memory or tasks), so no
+            # _serve to give back the slot and the entry in live: given back here, or the cap
+            # would shrink by one at each failure until every connection got 503.
+            with self.lock:
+                self.live.pop(thread, None)
+            self.slots.release()
+            self._turn_away(request)
+            raise
 
     def _serve(self, request: socket.socket, client_address: Any) -> None:
         try:

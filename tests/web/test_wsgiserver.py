@@ -1,8 +1,9 @@
 """webui.wsgiserver on a real socket with a small WSGI app: bytes in, bytes out.
 
 What the web admin relies on it for: streamed chunks leave as they are made, a cap on
-connections answered with 503 at once, a deadline on the request's head (slowloris), bodies
-bounded before the app sees them, and a stop that joins the streaming threads.
+connections answered with 503 at once, a deadline and a size budget on the request's head
+(slowloris), bodies bounded and malformed heads refused before the app sees them, and a stop
+that joins the streaming threads.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from webui.wsgiserver import WebServer
+from webui.wsgiserver import HEAD_BUDGET, WebServer
 
 
 class App:
@@ -145,6 +146,7 @@ def test_a_slow_head_is_cut_off_at_the_deadline_however_it_trickles(served):
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b"411"),
     (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 50\r\n\r\nhello", b"400"),
     (b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", b"400"),
+    (b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", b"413"),  # past int()'s 4300 digits
     (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"414"),
     (b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n", b"431"),
 ])
@@ -154,6 +156,66 @@ def test_bodies_and_heads_past_the_limits_never_reach_the_app(served, head, stat
     assert out.split(b"\r\n", 1)[0].split(b" ")[1] == status, out[:200]
     assert b"X-Frame-Options: DENY" in out
     assert app.seen == 0
+
+
+@pytest.mark.parametrize("size, status", [(HEAD_BUDGET, b"200"), (HEAD_BUDGET + 1, b"431")])
+def test_a_head_is_held_to_its_budget_in_all_though_each_line_is_within_the_limits(served, size, status):
+    server, app = served
+    head = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    lines = b"".join(b"X-%02d: %s\r\n" % (i, b"a" * 1000) for i in range(size // 1000 - 2))  # ~1 KB each
+    last = b"X-Last: " + b"a" * (size - len(head) - len(lines) - len(b"X-Last: \r\n\r\n")) + b"\r\n\r\n"
+    assert len(head + lines + last) == size
+    out = answer(server, head + lines + last + b"hello")  # the body comes with the head, read with it
+    assert out.split(b"\r\n", 1)[0].split(b" ")[1] == status, out[:200]
+    if status == b"200":
+        assert out.endswith(b"got hello") and app.seen == 1
+    else:
+        assert b"X-Frame-Options: DENY" in out and app.seen == 0
+
+
+@pytest.mark.parametrize("head", [
+    b"POST / HTTP/1.1\r\nHost: x\r\nNo colon\r\nContent-Length: 101\r\n\r\n",  # the rest: a "payload"
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n",  # folded: X-A would be "b\r\n c"
+    b"GET / HTTP/1.1\r\n X-A: b\r\nHost: x\r\n\r\n",  # folded onto nothing
+    b"GET / HTTP/1.1\r\nX-A : b\r\nHost: x\r\n\r\n",  # a space before the colon
+    b"GET / HTTP/1.1\r\nFrom x\r\nHost: x\r\n\r\n",  # taken for an mbox "From " line
+])
+def test_a_malformed_header_line_never_reaches_the_app(served, head):
+    server, app = served
+    out = answer(server, head)
+    assert out.startswith(b"HTTP/1.1 400 "), out[:200]
+    assert b"X-Frame-Options: DENY" in out
+    assert app.seen == 0
+
+
+@pytest.mark.parametrize("content_type", [b"multipart/form-data; boundary=b", b"message/rfc822"])
+def test_a_well_formed_head_reaches_the_app_whatever_its_content_type(served, content_type):
+    server, app = served
+    # The email parser reads a head's Content-Type as MIME: these leave it defects and payloads.
+    out = answer(server, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: 5\r\n"
+                         b"\r\nhello" % content_type)
+    assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"got hello"), out[:200]
+
+
+def test_a_connection_whose_thread_cannot_start_gives_its_slot_back(served, monkeypatch):
+    server, app = served
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    for _ in range(3):  # more than the cap of 2: each must give its slot back
+        out = answer(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 503 ") and b"X-Frame-Options: DENY" in out, out[:200]
+    monkeypatch.undo()
+    assert not server.live
+    streams = [connect(server, b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(2)]
+    try:
+        for s in streams:
+            assert read_until(s, b"data: 1").startswith(b"HTTP/1.1 200 ")
+    finally:
+        for s in streams:
+            s.close()
 
 
 def test_stop_joins_the_streams_the_app_has_ended(served):
