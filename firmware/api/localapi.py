@@ -468,10 +468,14 @@ class LocalApi:
 
         if self.api is None:
             raise BoxUnreachable("no box API configured (--api)")
-        url = urlsplit(self.api)
-        if url.scheme != "http" or not url.hostname:
-            raise BoxUnreachable(f"the box's API must be an http:// URL on this machine, not {self.api!r}")
-        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=self.timeout)
+        try:
+            url = urlsplit(self.api)
+            port = url.port or 80  # ValueError for a port that is no number in 0-65535, as for a bad [host]
+            if url.scheme != "http" or not url.hostname:
+                raise ValueError(self.api)
+        except ValueError:
+            raise BoxUnreachable(f"the box's API must be an http:// URL on this machine, not {self.api!r}") from None
+        conn = http.client.HTTPConnection(url.hostname, port, timeout=self.timeout)
         try:
             conn.request(method, url.path.rstrip("/") + path, body=body, headers=headers)
             answer = conn.getresponse()

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import pytest
 
+from firmware.api.localapi import BoxUnreachable, LocalApi
 from tests.e2e.box import LINEBOX, REPO, run_cli
 from tests.peers.netns import veth_namespace
 
@@ -141,3 +142,10 @@ def test_the_local_api_is_on_loopback_and_takes_no_action_without_the_secret(net
         assert answer.startswith(b"HTTP/1.0 403") and b"this machine only" in answer, answer
     finally:
         box.stop()
+
+
+@pytest.mark.parametrize("api", ["http://127.0.0.1:99999", "http://127.0.0.1:api", "http://[::1:8080"])
+def test_a_malformed_api_url_leaves_the_box_unreachable_to_the_web_admin(tmp_path: Path, api: str):
+    """The web admin shows an unreachable box (not a 500) when its --api cannot even be parsed."""
+    with pytest.raises(BoxUnreachable, match="must be an http:// URL"):
+        LocalApi(tmp_path, api).health()
