@@ -8,7 +8,9 @@ This is the stdlib's ``socket.AF_NETLINK`` and ``struct``, already loaded there.
 The core is pure: ``Message`` is the wire type (``parse_all`` a datagram, ``bytes()`` back),
 the request builders return Messages, ``Link``/``Addr``/``Route`` read the kernel's answers,
 and ``Reply`` takes the datagrams of one answer and says when it is complete, raising
-OSError(errno) when the kernel refused. ``Rtnetlink`` is the blocking socket around them.
+OSError(errno) when the kernel refused. ``Rtnetlink`` is the blocking socket around them; an
+answer they refuse as malformed (ValueError) it raises as OSError(EBADMSG), the error its
+callers handle.
 
 Numbers are host byte order, as netlink is, except addresses, which are network order.
 Every attribute and every message starts on a 4-byte boundary (NLA_ALIGN, NLMSG_ALIGN).
@@ -16,11 +18,13 @@ Every attribute and every message starts on a 4-byte boundary (NLA_ALIGN, NLMSG_
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import struct
 from dataclasses import dataclass, replace
+from typing import Callable, Iterator, TypeVar
 
 __all__ = ["Message", "Link", "Addr", "Route", "Reply", "Rtnetlink", "attrs", "attr", "align",
            "link_dump", "link_get", "addr_dump", "route_dump", "addr_change", "default_route_change"]
@@ -112,10 +116,21 @@ class Message:
         return f"Message(type={self.type}, flags={self.flags:#x}, seq={self.seq}, body={len(self.body)} bytes)"
 
     def error(self) -> int:
-        """The errno an NLMSG_ERROR or NLMSG_DONE carries (positive; 0 for an ACK or a clean end)."""
-        if self.type not in (NLMSG_ERROR, NLMSG_DONE) or len(self.body) < ERRNO.size:
+        """The errno an NLMSG_ERROR or NLMSG_DONE carries (positive; 0 for an ACK or a clean end).
+        An NLMSG_ERROR too short to carry one is EBADMSG: taken as an ACK, a refused change
+        would pass for done."""
+        if self.type not in (NLMSG_ERROR, NLMSG_DONE):
             return 0
+        if len(self.body) < ERRNO.size:
+            return errno.EBADMSG if self.type == NLMSG_ERROR else 0
         return -ERRNO.unpack_from(self.body)[0]
+
+
+def _fixed(part: struct.Struct, body: bytes, what: str) -> tuple:
+    """The fixed part a record's body starts with; ValueError, as from attrs(), if it is cut."""
+    if len(body) < part.size:
+        raise ValueError(f"{what} of {len(body)} bytes, not {part.size}")
+    return part.unpack_from(body)
 
 
 def _ipv4(raw: bytes | None) -> str | None:
@@ -135,7 +150,7 @@ class Link:
 
     @classmethod
     def parse(cls, body: bytes) -> Link:
-        _family, _type, index, flags, _change = IFINFOMSG.unpack_from(body)
+        _family, _type, index, flags, _change = _fixed(IFINFOMSG, body, "ifinfomsg")
         a = attrs(body[IFINFOMSG.size:])
         name = a.get(IFLA_IFNAME, b"").split(b"\0", 1)[0].decode("utf-8", "replace")
         return cls(index, name, bool(flags & IFF_UP), ":".join(f"{b:02x}" for b in a.get(IFLA_ADDRESS, b"")))
@@ -149,7 +164,7 @@ class Addr:
 
     @classmethod
     def parse(cls, body: bytes) -> Addr:
-        _family, prefixlen, _flags, _scope, index = IFADDRMSG.unpack_from(body)
+        _family, prefixlen, _flags, _scope, index = _fixed(IFADDRMSG, body, "ifaddrmsg")
         a = attrs(body[IFADDRMSG.size:])
         return cls(index, prefixlen, _ipv4(a.get(IFA_ADDRESS, a.get(IFA_LOCAL))) or "")
 
@@ -164,7 +179,7 @@ class Route:
 
     @classmethod
     def parse(cls, body: bytes) -> Route:
-        _family, dst_len, _src_len, _tos, table, _proto, _scope, _type, _flags = RTMSG.unpack_from(body)
+        _family, dst_len, _src_len, _tos, table, _proto, _scope, _type, _flags = _fixed(RTMSG, body, "rtmsg")
         a = attrs(body[RTMSG.size:])
         # rtm_table is one byte: a table past 255 is only in RTA_TABLE.
         return cls(_u32(a.get(RTA_TABLE)) or table, _ipv4(a.get(RTA_DST)), dst_len, _ipv4(a.get(RTA_GATEWAY)),
@@ -245,6 +260,18 @@ class Reply:
             self.messages.append(m)
 
 
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _malformed() -> Iterator[None]:
+    """An answer the parsers refuse, as the OSError the callers (the network page) handle."""
+    try:
+        yield
+    except (ValueError, struct.error) as exc:
+        raise OSError(errno.EBADMSG, f"a malformed netlink answer: {exc}") from exc
+
+
 class Rtnetlink:
     """A blocking NETLINK_ROUTE socket in the caller's network namespace; one request at a
     time, its whole answer read. A kernel silent for ``timeout`` seconds is a TimeoutError."""
@@ -279,29 +306,35 @@ class Rtnetlink:
                 data, _, flags, _ = self._sock.recvmsg(RECV_SIZE)
                 if flags & socket.MSG_TRUNC:
                     raise OSError(errno.EMSGSIZE, f"a netlink answer longer than {RECV_SIZE} bytes")
-                reply.receive(data)
+                with _malformed():
+                    reply.receive(data)
             if not reply.interrupted:
                 return reply.messages
         raise OSError(errno.EAGAIN, "the kernel's tables kept changing during the dump")
 
+    def _records(self, msg: Message, kind: int, parse: Callable[[bytes], T]) -> list[T]:
+        """The answer's records of type ``kind``, parsed."""
+        found = self.request(msg)
+        with _malformed():
+            return [parse(m.body) for m in found if m.type == kind]
+
     def links(self) -> list[Link]:
-        return [Link.parse(m.body) for m in self.request(link_dump()) if m.type == RTM_NEWLINK]
+        return self._records(link_dump(), RTM_NEWLINK, Link.parse)
 
     def addresses(self) -> list[Addr]:
         """The IPv4 addresses of every link, in the kernel's order."""
-        return [Addr.parse(m.body) for m in self.request(addr_dump()) if m.type == RTM_NEWADDR]
+        return self._records(addr_dump(), RTM_NEWADDR, Addr.parse)
 
     def routes(self, table: int = RT_TABLE_MAIN) -> list[Route]:
         """The IPv4 routes of ``table``."""
-        found = (Route.parse(m.body) for m in self.request(route_dump()) if m.type == RTM_NEWROUTE)
-        return [r for r in found if r.table == table]
+        return [r for r in self._records(route_dump(), RTM_NEWROUTE, Route.parse) if r.table == table]
 
     def link_index(self, name: str) -> int:
         """OSError ENODEV if no link has that name."""
-        for m in self.request(link_get(name)):
-            if m.type == RTM_NEWLINK:
-                return Link.parse(m.body).index
-        raise OSError(errno.ENODEV, f"no link named {name!r}")
+        found = self._records(link_get(name), RTM_NEWLINK, Link.parse)
+        if not found:
+            raise OSError(errno.ENODEV, f"no link named {name!r}")
+        return found[0].index
 
     def change_address(self, add: bool, index: int, address: str, prefixlen: int) -> None:
         self.request(addr_change(add, index, address, prefixlen))

@@ -70,7 +70,6 @@ def test_the_socket_reads_the_same_and_names_a_missing_link():
     with Rtnetlink() as nl:
         assert nl.link_index("lo") == 1
         assert Addr(1, 8, "127.0.0.1") in nl.addresses()
-        assert all(r.table == rt.RT_TABLE_MAIN for r in nl.routes())
         with pytest.raises(OSError) as e:
             nl.link_index("lbnosuchlink0")
         assert e.value.errno == errno.ENODEV
@@ -175,6 +174,59 @@ def test_a_cut_datagram_is_refused():
         Message.parse_all(raw + raw[:10])
 
 
+def test_a_record_cut_inside_its_fixed_part_is_refused_as_valueerror():
+    # A whole message whose body is shorter than its ifinfomsg/ifaddrmsg/rtmsg: the same
+    # ValueError as a cut attribute, not struct.error.
+    for parse, whole in ((Link.parse, rt.IFINFOMSG.size), (Addr.parse, rt.IFADDRMSG.size),
+                         (Route.parse, rt.RTMSG.size)):
+        for cut in (0, whole - 1):
+            with pytest.raises(ValueError):
+                parse(b"\0" * cut)
+    assert Addr.parse(b"\0" * rt.IFADDRMSG.size) == Addr(0, 0, "")  # no attributes is not cut
+
+
+def test_an_error_message_too_short_for_its_errno_is_an_error_not_an_ack():
+    reply = Reply(5)
+    with pytest.raises(OSError) as e:
+        reply.receive(bytes(Message(rt.NLMSG_ERROR, 0, 5, 4242, b"\0\0")))
+    assert e.value.errno == errno.EBADMSG and not reply.done
+    done = Reply(6)  # NLMSG_DONE without a status ends a dump cleanly, as it always has
+    done.receive(bytes(Message(rt.NLMSG_DONE, rt.NLM_F_MULTI, 6, 4242)))
+    assert done.done
+
+
+class CannedKernel:
+    """Stands in for the socket's far end: every request is answered with the datagrams given."""
+
+    def __init__(self, *datagrams: bytes) -> None:
+        self.datagrams = list(datagrams)
+
+    def sendto(self, data: bytes, address: object) -> int:
+        return len(data)
+
+    def recvmsg(self, size: int) -> tuple[bytes, list, int, object]:
+        return self.datagrams.pop(0), [], 0, None
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_socket_raises_a_malformed_answer_as_the_oserror_its_callers_handle():
+    # Seq 1: the socket's first request. The network page and netconf catch OSError only.
+    done = bytes(Message(rt.NLMSG_DONE, rt.NLM_F_MULTI, 1, 0, struct.pack("=i", 0)))
+    short_link = bytes(Message(rt.RTM_NEWLINK, rt.NLM_F_MULTI, 1, 0, b"\0" * 8))
+    for datagrams, ask in (([short_link + done], Rtnetlink.links),  # a record cut short
+                           ([done[:-2]], Rtnetlink.routes),  # a datagram cut short
+                           ([bytes(Message(rt.NLMSG_ERROR, 0, 1, 0, b"\0\0"))],  # an error without its errno
+                            lambda nl: nl.change_address(True, 1, "198.51.100.2", 24))):
+        nl = Rtnetlink()
+        nl._sock.close()
+        nl._sock = CannedKernel(*datagrams)
+        with nl, pytest.raises(OSError) as e:
+            ask(nl)
+        assert e.value.errno == errno.EBADMSG, datagrams
+
+
 def test_a_route_in_a_table_past_255_is_told_by_rta_table():
     body = (bytes([socket.AF_INET, 16, 0, 0, 252, 4, 0, 1]) + b"\0" * 4 + rt.attr(rt.RTA_TABLE, struct.pack("=I", 1000))
             + rt.attr(rt.RTA_DST, bytes([10, 50, 0, 0])))
@@ -183,18 +235,23 @@ def test_a_route_in_a_table_past_255_is_told_by_rta_table():
 
 # --- against iproute2 ----------------------------------------------------------------------------
 
+def in_namespace(ns: str, expression: str) -> list:
+    """``expression`` (a list of lists of records) evaluated with ``nl`` an Rtnetlink in namespace
+    ``ns``, through a child there: a socket belongs to the namespace it was made in."""
+    script = ("import json; from dataclasses import astuple; from firmware.system.rtnetlink import Rtnetlink\n"
+              "with Rtnetlink() as nl:\n"
+              f"    print(json.dumps([[astuple(x) for x in xs] for xs in {expression}]))\n")
+    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", script], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def ours(ns: str | None) -> tuple[list[Link], list[Addr], list[Route]]:
-    """What rtnetlink reads, here or in namespace ``ns`` (through a child there: a socket belongs
-    to the namespace it was made in)."""
+    """What rtnetlink reads, here or in namespace ``ns``."""
     if ns is None:
         with Rtnetlink() as nl:
             return nl.links(), nl.addresses(), nl.routes()
-    script = ("import json; from dataclasses import astuple; from firmware.system.rtnetlink import Rtnetlink\n"
-              "with Rtnetlink() as nl:\n"
-              "    print(json.dumps([[astuple(x) for x in xs] for xs in (nl.links(), nl.addresses(), nl.routes())]))\n")
-    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", script], cwd=REPO, check=True,
-                         capture_output=True, text=True).stdout
-    links, addrs, routes = json.loads(out)
+    links, addrs, routes = in_namespace(ns, "(nl.links(), nl.addresses(), nl.routes())")
     return [Link(*x) for x in links], [Addr(*x) for x in addrs], [Route(*x) for x in routes]
 
 
@@ -238,7 +295,7 @@ def test_a_namespace_with_the_hard_cases_as_ip_shows_it():
                 "route add default via 198.51.100.1 dev v0", "route add 10.77.0.5/32 dev v0",
                 "route add blackhole 10.66.0.0/16",
                 "route add 10.88.0.0/16 nexthop via 198.51.100.1 dev v0 nexthop via 10.8.0.2 dev v1",
-                "route add 172.16.0.0/12 via 198.51.100.1 table 100",  # not main: left out
+                "route add 172.16.0.0/12 via 198.51.100.1 table 100",  # not main
                 "route add 10.50.0.0/16 via 198.51.100.1 table 1000"]
     commands += [f"addr add 10.200.{i // 250}.{i % 250 + 1}/32 dev lo" for i in range(300)]  # several datagrams
     commands += [f"link add x{i} type veth peer name y{i}" for i in range(20)]
@@ -247,7 +304,13 @@ def test_a_namespace_with_the_hard_cases_as_ip_shows_it():
                        capture_output=True)
         links, addrs, routes = assert_agrees_with_ip(ns)
         assert len(links) == 45 and len(addrs) == 305
-        assert Addr(next(link.index for link in links if link.name == "v1"), 32, "10.8.0.2") in addrs  # the peer
-        assert {r.table for r in routes} == {rt.RT_TABLE_MAIN} and len(routes) == 6
+        index = {link.name: link.index for link in links}
+        assert Addr(index["v1"], 32, "10.8.0.2") in addrs  # the peer
+        # Every table comes in one dump: the other tables' routes are found where they are (1000
+        # only by RTA_TABLE, rtm_table being one byte), and not in main.
+        in_100, in_1000 = ([Route(*x) for x in xs] for xs in in_namespace(ns, "(nl.routes(100), nl.routes(1000))"))
+        assert in_100 == [Route(100, "172.16.0.0", 12, "198.51.100.1", index["v0"])]
+        assert in_1000 == [Route(1000, "10.50.0.0", 16, "198.51.100.1", index["v0"])]
+        assert len(routes) == 6 and not {r.dst for r in routes} & {"172.16.0.0", "10.50.0.0"}
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
