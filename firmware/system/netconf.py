@@ -86,8 +86,9 @@ class Op:
 
 def plan_static(state: NetState, ifname: str, address: str, prefix: str | int,
                 gateway: str | None) -> tuple[list[Op], list[Op]]:
-    """The operations that give ``ifname`` exactly ``address/prefix`` (and the default route via
-    ``gateway``, if given), and those that undo them. NetError names the bad field."""
+    """The operations that give ``ifname`` exactly ``address/prefix`` and its default route via
+    ``gateway`` (blank: the one it has, if still on the network), and those that undo them.
+    NetError names the bad field."""
     iface = state.interface(ifname)
     if iface is None:
         raise NetError("interface", f"no interface {ifname!r}")
@@ -118,20 +119,38 @@ def plan_static(state: NetState, ifname: str, address: str, prefix: str | int,
         if gw not in net or gw == ip:
             raise NetError("gateway", f"the gateway must be another address in {net}")
     new = Address(str(ip), plen)
-    ops: list[Op] = []
-    # An old default route goes first: deleting the address it leaves by takes the route with
-    # it in the kernel, and a route-del after that fails (ESRCH) and rolls the whole change back.
-    if gw is not None:
-        for r in state.routes:
-            if r.dst == "default" and r.gateway != str(gw):
-                ops.append(Op("route-del", r.ifname, gateway=r.gateway))
-    for old in iface.addresses:
-        if old != new and ":" not in old.address:
-            ops.append(Op("addr-del", ifname, old))
+    gone = [old for old in iface.addresses if old != new and ":" not in old.address]
+    # Only default routes that leave by ifname: a multipath or blackhole one has no interface
+    # ("?", which no link is called), and another interface's route is not this change's to touch.
+    mine = [r for r in state.routes if r.dst == "default" and r.ifname == ifname]
+    drop: list[Route] = []
+    add: list[str | None] = []  # the gateway of the default route to add; None: one without
+    if gone:
+        # Deleting an interface's last address takes every route that leaves by it, whatever its
+        # gateway, and a route-del after that fails (ESRCH) and rolls the whole change back. So
+        # they all go first and the one wanted comes back after the new address (the kernel
+        # needs it to reach the gateway); the undo, the reverse, does the same for the old ones.
+        drop = mine
+        if gw is not None:
+            add = [str(gw)]
+        elif mine:
+            # A route without a gateway (a device route) does not depend on the network.
+            add = [r.gateway for r in mine
+                   if r.gateway is None or (ipaddress.IPv4Address(r.gateway) in net and r.gateway != str(ip))][:1]
+            if not add:
+                # A blank gateway keeps the old one. When it is not on the new network, dropping
+                # the default route quietly would leave a box the admin can still reach and
+                # confirm from the LAN, but that no longer reaches its trunks or a time server.
+                raise NetError("gateway", f"the current gateway {mine[0].gateway} is not in {net}: "
+                                          f"give the gateway for the new address")
+    elif gw is not None:
+        drop = [r for r in mine if r.gateway != str(gw)]
+        add = [] if any(r.gateway == str(gw) for r in mine) else [str(gw)]
+    ops = [Op("route-del", ifname, gateway=r.gateway) for r in drop]
+    ops += [Op("addr-del", ifname, old) for old in gone]
     if new not in iface.addresses:
         ops.append(Op("addr-add", ifname, new))
-    if gw is not None and not any(r.dst == "default" and r.gateway == str(gw) for r in state.routes):
-        ops.append(Op("route-add", ifname, gateway=str(gw)))
+    ops += [Op("route-add", ifname, gateway=g) for g in add]
     # Undo in reverse order: routes before the addresses they need.
     return ops, [op.inverse() for op in reversed(ops)]
 
@@ -198,7 +217,9 @@ class NetChanger:
             if self.pending is not None:
                 raise NetError("interface", "a change is waiting for confirmation; confirm it or let it roll back")
             ops, undo = plan_static(self.backend.state(), ifname, address, prefix, gateway or None)
-            p = Pending(secrets.token_urlsafe(12), ifname, Address(address.strip(), int(prefix)), gateway or None,
+            # A blank gateway may keep the old one: saved, the next start must know it.
+            routed = next((op.gateway for op in ops if op.verb == "route-add"), gateway or None)
+            p = Pending(secrets.token_urlsafe(12), ifname, Address(address.strip(), int(prefix)), routed,
                         undo, time.time() + delay + self.window)
             self.pending = p
         if delay > 0:

@@ -48,6 +48,11 @@ def addresses(ns: str, ifname: str) -> list[str]:
             for a in i.get("addr_info", [])]
 
 
+def gateways(ns: str) -> list[str | None]:
+    """The default routes' gateways."""
+    return [r.get("gateway") for r in json.loads(ip("-j", "route", "show", "default", ns=ns))]
+
+
 @pytest.fixture
 def web(netns, tmp_path: Path) -> Iterator[NetnsWeb]:
     data = tmp_path / "data"
@@ -61,6 +66,9 @@ def web(netns, tmp_path: Path) -> Iterator[NetnsWeb]:
 
 def test_address_change_rolls_back_unless_confirmed_from_the_new_address(page, web, netns) -> None:
     ns, ifname = netns
+    # A default route that leaves by the old address: the kernel drops it with that address, so
+    # every change here must take it away first and put back the one wanted.
+    ip("route", "add", "default", "via", OLD_GATEWAY, "dev", ifname, ns=ns)
     create_admin(page, web)
     page.goto(web.url("/network"))
     assert OLD in page.inner_text(f"#if-{ifname}")
@@ -72,22 +80,22 @@ def test_address_change_rolls_back_unless_confirmed_from_the_new_address(page, w
     assert "not an IPv4 address" in page.inner_text("#address-error")
     assert addresses(ns, ifname) == [OLD]
 
-    # Applied, not confirmed: back by itself.
+    # Applied, not confirmed: back by itself. The gateway left blank, the old one (on the new
+    # address's network too) is kept, and the roll-back puts it back after the old address.
     page.fill("#address", NEW)
     page.click("main form button[type=submit]")
     link = page.get_attribute("#confirm-link", "href")
     assert link and link.startswith(f"http://{NEW}:{web.port}/network/confirm/"), link
     deadline = time.monotonic() + 5
-    while addresses(ns, ifname) != [NEW]:
-        assert time.monotonic() < deadline, addresses(ns, ifname)
+    while (addresses(ns, ifname), gateways(ns)) != ([NEW], [OLD_GATEWAY]):
+        assert time.monotonic() < deadline, (addresses(ns, ifname), gateways(ns))
         time.sleep(0.1)
     time.sleep(ROLLBACK + 1.5)
     assert addresses(ns, ifname) == [OLD]
+    assert gateways(ns) == [OLD_GATEWAY]
 
-    # Applied and confirmed from the new address (where the browser has no session yet): kept.
-    # It also replaces a default route that leaves by the old address: the kernel drops that
-    # route with the address, so the change must take the route away first.
-    ip("route", "add", "default", "via", OLD_GATEWAY, "dev", ifname, ns=ns)
+    # Applied and confirmed from the new address (where the browser has no session yet): kept,
+    # with the gateway given in place of the old one.
     page.goto(web.url("/network"))
     if "/login" in page.url:
         login(page, web)
@@ -106,7 +114,7 @@ def test_address_change_rolls_back_unless_confirmed_from_the_new_address(page, w
     assert "kept" in page.inner_text("#confirmed")
     time.sleep(ROLLBACK + 1.0)
     assert addresses(ns, ifname) == [NEW]
-    assert [r.get("gateway") for r in json.loads(ip("-j", "route", "show", "default", ns=ns))] == [HOST_SIDE]
+    assert gateways(ns) == [HOST_SIDE]
     saved = json.loads((web.data / "network.json").read_text())
     assert saved == {"interface": ifname, "address": f"{NEW}/24", "gateway": HOST_SIDE}
 
