@@ -205,7 +205,10 @@ class _Connection(WSGIRequestHandler):
         """Answers a request refused before the app saw it: a line of plain text with the app's
         headers (http.server's page is HTML and would lack them)."""
         status = HTTPStatus(code)
-        body = f"{status.value} {status.phrase}\n".encode()
+        if status is HTTPStatus.REQUEST_ENTITY_TOO_LARGE and explain is None:
+            # the only word a browser gets of an upload refused before any page sees it
+            explain = f"The largest upload this box takes is {self.server.max_body // (1 << 20)} MB."
+        body = f"{status.value} {status.phrase}\n{explain + chr(10) if explain else ''}".encode()
         version = "HTTP/1.1" if self.request_version == "HTTP/1.1" else "HTTP/1.0"
         self.close_connection = True
         try:

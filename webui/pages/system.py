@@ -91,10 +91,7 @@ class SystemPages:
         return out
 
     def restore(self) -> str:
-        length = request.content_length
-        if length > MAX_UPLOAD:
-            return self.page(413, errors={"archive": f"The file is larger than any backup this box accepts "
-                                                     f"({MAX_UPLOAD // (1024 * 1024)} MB)."})
+        # (a body past MAX_UPLOAD never gets here: the server refuses it unread, webui/server.py)
         upload = request.files.get("archive")
         if upload is None or not upload.raw_filename:
             return self.page(400, errors={"archive": "Choose a backup file (linebox-....tar.gz)."})
