@@ -38,6 +38,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 log = logging.getLogger("linebox.web")
 
+LOCAL_ADDRESS = "linebox.local_address"  # environ key: the address the connection came in on
 HEADER_TIMEOUT = 10.0  # seconds for the request line and all the headers together
 IDLE_TIMEOUT = 30.0  # seconds any one read of a body or write of an answer may wait
 MAX_LINE = 65536  # the request line, as http.server's handle_one_request (headers: http.client's)
@@ -178,6 +179,8 @@ class _Connection(WSGIRequestHandler):
         # climbs nothing.
         path = self.path.split("?", 1)[0]
         env["PATH_INFO"] = "%2F".join(unquote(part, "iso-8859-1") for part in _QUOTED_SLASH.split(path))
+        # The box's own address the request came in on (the Host header is the client's word)
+        env[LOCAL_ADDRESS] = self.connection.getsockname()[0]
         return env
 
     def refusal(self) -> HTTPStatus | None:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from webui.wsgiserver import HEAD_BUDGET, WebServer
+from webui.wsgiserver import HEAD_BUDGET, LOCAL_ADDRESS, WebServer
 
 
 class App:
@@ -261,3 +261,27 @@ def test_an_encoded_slash_stays_encoded_in_the_path():
         server.shutdown()
         server.stop(2)
     assert seen == ["/a/..%2F..%2Fdb/A b"]
+
+
+def test_the_app_learns_the_address_the_connection_came_in_on_not_the_one_host_names():
+    """The network page's confirmation must come over the new address: the Host header a client
+    sends could name it while the request came in over the old one."""
+    seen: list[tuple[str, str]] = []
+
+    def app(environ: dict[str, Any], start: Any) -> list[bytes]:
+        seen.append((environ[LOCAL_ADDRESS], environ.get("HTTP_HOST", "")))
+        start("200 OK", [])
+        return []
+
+    server = WebServer(("127.0.0.2", 0), app, max_connections=1, max_body=0)
+    loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    loop.start()
+    try:
+        with socket.create_connection(("127.0.0.2", server.server_address[1]), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 198.51.100.3\r\n\r\n")
+            while s.recv(65536):
+                pass
+    finally:
+        server.shutdown()
+        server.stop(2)
+    assert seen == [("127.0.0.2", "198.51.100.3")]

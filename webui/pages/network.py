@@ -11,6 +11,7 @@ import bottle
 from bottle import request
 
 from firmware.system.netconf import NetChanger, NetError, Netlink, describe
+from webui.wsgiserver import LOCAL_ADDRESS
 
 NAV = [("Network", "/network")]
 APPLY_DELAY = 1.0  # seconds: this page reaches the browser over the old address first
@@ -59,7 +60,9 @@ def install(admin: Any) -> None:
                              csrf=admin._anon_csrf(), user=None, done=None, error=None)
 
     def confirm(change_id: str) -> str:
-        seen_on = request.urlparts.hostname or ""
+        # The address the browser really reached: the Host header it sends could name the new one
+        # over the old, and a change that does not work would be kept.
+        seen_on = request.environ.get(LOCAL_ADDRESS) or ""
         try:
             ok = net.confirm(change_id, seen_on)
         except NetError as exc:
