@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from firmware.api.localapi import keep_private
+from firmware.system.heap import tame_malloc
 from webui.auth import LockoutPolicy
 
 
@@ -34,26 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-root", action="store_true",
                    help="serve even as root with a data directory root owns (development machines only)")
     return p
-
-
-def tame_malloc() -> None:
-    """Keeps glibc from holding on to scrypt's 16 MiB after each login.
-
-    glibc raises its mmap threshold to the size of the last large block it freed, so after the
-    first password hash every later 16 MiB scrypt buffer came from the heap and stayed there:
-    49 MiB RSS idle against 33 MiB with the threshold pinned (docs/web.md). Two arenas instead of
-    one per core-times-eight also spare the SSE worker threads their own heaps (Python's GIL
-    serialises them anyway).
-    """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None)  # the process's own libc: no ldconfig run to find its name
-        M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3
-        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
-        libc.mallopt(M_ARENA_MAX, 2)
-    except (OSError, AttributeError):  # not glibc: nothing to tame
-        pass
 
 
 def without_https_client() -> None:
@@ -81,7 +62,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    tame_malloc()
+    tame_malloc()  # before the first login's scrypt buffer
     keep_private()  # uploads, staged restores and backups in the data directory: the box's user only
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not 1 <= args.port <= 65535 or args.lockout_failures < 1 or args.session_idle <= 0:

@@ -100,4 +100,4 @@ def test_rss_idle_and_with_ten_sse_clients(box, web_factory):
             c.close()
     print(f"\nweb RSS: {started / 1024:.1f} MiB at start, {idle / 1024:.1f} MiB idle after pages, "
           f"{streaming / 1024:.1f} MiB with {CLIENTS} SSE clients")
-    assert idle < 48 * 1024 and streaming < 56 * 1024, "see webui.__main__.tame_malloc"
+    assert idle < 48 * 1024 and streaming < 56 * 1024, "see firmware.system.heap.tame_malloc"
