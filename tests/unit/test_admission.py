@@ -426,7 +426,7 @@ def test_a_call_that_would_fill_its_media_worker_is_refused_at_once_without_wait
     would go to decides per call, so the first N are taken and the next refused."""
     adm = Admission(now=0.0)
     feed(adm, 0.0, 3, **QUIET)
-    assert adm.admit(3.0, media=0.84) is None and adm.admit(3.1, media=None) is None
+    assert adm.admit(3.0, media=0.74) is None and adm.admit(3.1, media=None) is None
     refusal = adm.check(3.2, media=0.86)
     assert refusal == Refusal("media-capacity", retry_after=10)
     assert adm.admit(3.3, media=0.97).reason == "media-capacity"
@@ -434,7 +434,7 @@ def test_a_call_that_would_fill_its_media_worker_is_refused_at_once_without_wait
     (start,) = events(adm)
     assert isinstance(start, OverloadStarted) and "86%" in start.describe()
     # calls ending bring the projection down: admitted again; the episode ends once calm
-    assert adm.admit(4.0, media=0.70) is None
+    assert adm.admit(4.0, media=0.60) is None
     feed(adm, 4.0, 6, **QUIET)
     (end,) = events(adm)
     assert isinstance(end, OverloadEnded) and end.reason == "media-capacity" and end.refused == 2
